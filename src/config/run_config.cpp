@@ -1,0 +1,265 @@
+#include "config/run_config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/section.h"
+#include "config/section_state.h"
+#include "core/error.h"
+#include "core/strings.h"
+#include "peft/registry.h"
+
+namespace peft {
+
+namespace {
+
+// In the order they are read and written to the resolved config.
+const std::vector<std::string> kSections = {"model", "data", "peft", "train", "output"};
+
+std::string trim(const std::string& text) {
+  size_t begin = text.find_first_not_of(" \t");
+  if (begin == std::string::npos) return "";
+  size_t end = text.find_last_not_of(" \t");
+  return text.substr(begin, end - begin + 1);
+}
+
+std::string unknown_section_message(const std::string& name) {
+  std::string message = "unknown section '" + name + "'";
+  std::string close = closest_match(name, kSections);
+  if (!close.empty()) message += " (did you mean '" + close + "'?)";
+  return message + "; sections are " + join(kSections, ", ");
+}
+
+struct Override {
+  std::string section;
+  std::string key;
+  std::string text;  // as given, for messages
+  YAML::Node value;
+};
+
+Override parse_override(const std::string& text) {
+  const std::string usage = "invalid override '" + text + "': expected section.key=value, e.g. train.learning_rate=1e-4";
+  size_t equals = text.find('=');
+  if (equals == std::string::npos) throw Error(usage);
+  std::string name = trim(text.substr(0, equals));
+  std::string value = trim(text.substr(equals + 1));
+  size_t dot = name.find('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) throw Error(usage);
+  Override result{name.substr(0, dot), name.substr(dot + 1), text, {}};
+  if (std::find(kSections.begin(), kSections.end(), result.section) == kSections.end()) {
+    throw Error("command line override " + text + ": " + unknown_section_message(result.section));
+  }
+  if (value.empty()) {
+    result.value = YAML::Node(std::string());  // "key=" sets the empty string
+  } else {
+    try {
+      result.value = YAML::Load(value);  // typed like the file: "16", "2e-4", "[q_proj, v_proj]"
+    } catch (const YAML::ParserException& e) {
+      throw Error("command line override " + text + ": invalid YAML value: " + e.msg);
+    }
+  }
+  return result;
+}
+
+// Reads the file and checks its shape: a mapping whose keys are known sections holding mappings.
+YAML::Node load_tree(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    if (std::filesystem::is_directory(path, error)) throw Error("config file is a directory: " + path);
+    throw Error("config file not found: " + path);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read config file: " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+
+  YAML::Node root;
+  try {
+    root = YAML::Load(text.str());
+  } catch (const YAML::ParserException& e) {
+    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+  if (!root.IsDefined() || root.IsNull()) return YAML::Node(YAML::NodeType::Map);  // empty file
+  if (!root.IsMap()) {
+    throw Error(yaml_location(path, root) + ": the config must be a mapping of sections (" + join(kSections, ", ") +
+                "), got " + describe_yaml(root));
+  }
+  std::set<std::string> seen;
+  for (const auto& pair : root) {
+    std::string name = pair.first.IsScalar() ? pair.first.Scalar() : describe_yaml(pair.first);
+    if (std::find(kSections.begin(), kSections.end(), name) == kSections.end()) {
+      throw Error(yaml_location(path, pair.first) + ": " + unknown_section_message(name));
+    }
+    if (!seen.insert(name).second) throw Error(yaml_location(path, pair.first) + ": duplicate section '" + name + "'");
+    if (!pair.second.IsNull() && !pair.second.IsMap()) {
+      throw Error(yaml_location(path, pair.first) + ": section '" + name + "' must be a mapping of keys, got " +
+                  describe_yaml(pair.second));
+    }
+  }
+  return root;
+}
+
+void check_positive(Section& section, const std::string& key, int64_t value) {
+  if (value <= 0) section.fail(key, "must be positive, got " + std::to_string(value));
+}
+
+void check_non_negative(Section& section, const std::string& key, int64_t value) {
+  if (value < 0) section.fail(key, "must not be negative, got " + std::to_string(value));
+}
+
+void check_non_negative(Section& section, const std::string& key, double value) {
+  if (value < 0) section.fail(key, "must not be negative, got " + std::to_string(value));
+}
+
+void check_non_empty(Section& section, const std::string& key, const std::string& value) {
+  if (value.empty()) section.fail(key, "must not be empty");
+}
+
+bool valid_device(const std::string& device) {
+  if (device == "auto" || device == "cpu" || device == "cuda") return true;
+  if (!starts_with(device, "cuda:") || device.size() == 5) return false;
+  return device.find_first_not_of("0123456789", 5) == std::string::npos;
+}
+
+void read_model(Section& section, ModelOptions& model) {
+  section.require("path", model.path);
+  section.get_choice("dtype", model.dtype, {"float32", "bfloat16", "float16"});
+  section.get("device", model.device);
+  section.get("tokenizer", model.tokenizer);
+  section.finish();
+  check_non_empty(section, "path", model.path);
+  if (!valid_device(model.device)) {
+    section.fail("device", "expected auto, cpu, cuda or cuda:N, got '" + model.device + "'");
+  }
+}
+
+void read_data(Section& section, DataOptions& data) {
+  section.require("train", data.train);
+  section.get("eval", data.eval);
+  section.get("max_length", data.max_length);
+  section.get("shuffle", data.shuffle);
+  section.get("max_eval_examples", data.max_eval_examples);
+  section.finish();
+  check_non_empty(section, "train", data.train);
+  if (data.max_length < 2) {
+    section.fail("max_length", "must be at least 2 (an input and a target token), got " +
+                                   std::to_string(data.max_length));
+  }
+  check_non_negative(section, "max_eval_examples", data.max_eval_examples);
+}
+
+void read_peft(Section& section, PeftConfig& peft) {
+  section.require("method", peft.method);
+  const MethodEntry* entry = nullptr;
+  try {
+    entry = &find_method(peft.method);
+  } catch (const Error& e) {
+    section.fail("method", e.what());
+  }
+  peft.options = entry->make_options();
+  peft.options->read(section);
+  section.finish();
+}
+
+void read_train(Section& section, TrainOptions& train) {
+  section.get("epochs", train.epochs);
+  section.get("max_steps", train.max_steps);
+  section.get("batch_size", train.batch_size);
+  section.get("gradient_accumulation_steps", train.gradient_accumulation_steps);
+  section.get("learning_rate", train.learning_rate);
+  section.get("weight_decay", train.weight_decay);
+  section.get("adam_beta1", train.adam_beta1);
+  section.get("adam_beta2", train.adam_beta2);
+  section.get("adam_epsilon", train.adam_epsilon);
+  section.get_choice("lr_scheduler", train.lr_scheduler, {"constant", "linear", "cosine"});
+  section.get("warmup_steps", train.warmup_steps);
+  section.get("warmup_ratio", train.warmup_ratio);
+  section.get("max_grad_norm", train.max_grad_norm);
+  section.get("seed", train.seed);
+  section.get("eval_every", train.eval_every);
+  section.get("eval_batch_size", train.eval_batch_size);
+  section.get("log_every", train.log_every);
+  section.get("threads", train.threads);
+  section.finish();
+
+  check_non_negative(section, "max_steps", train.max_steps);
+  check_non_negative(section, "epochs", train.epochs);
+  if (train.max_steps == 0 && train.epochs < 1) {
+    section.fail("epochs", "must be at least 1 when max_steps is 0, got " + std::to_string(train.epochs));
+  }
+  check_positive(section, "batch_size", train.batch_size);
+  check_positive(section, "gradient_accumulation_steps", train.gradient_accumulation_steps);
+  if (!(train.learning_rate > 0)) {
+    section.fail("learning_rate", "must be positive, got " + std::to_string(train.learning_rate));
+  }
+  check_non_negative(section, "weight_decay", train.weight_decay);
+  for (const auto& [key, beta] : {std::pair<std::string, double>{"adam_beta1", train.adam_beta1},
+                                  std::pair<std::string, double>{"adam_beta2", train.adam_beta2}}) {
+    if (beta < 0 || beta >= 1) section.fail(key, "must be in [0, 1), got " + std::to_string(beta));
+  }
+  if (!(train.adam_epsilon > 0)) {
+    section.fail("adam_epsilon", "must be positive, got " + std::to_string(train.adam_epsilon));
+  }
+  check_non_negative(section, "warmup_steps", train.warmup_steps);
+  if (train.warmup_ratio < 0 || train.warmup_ratio >= 1) {
+    section.fail("warmup_ratio", "must be in [0, 1), got " + std::to_string(train.warmup_ratio));
+  }
+  check_non_negative(section, "max_grad_norm", train.max_grad_norm);
+  check_non_negative(section, "seed", train.seed);
+  check_non_negative(section, "eval_every", train.eval_every);
+  check_non_negative(section, "eval_batch_size", train.eval_batch_size);
+  check_non_negative(section, "log_every", train.log_every);
+  check_non_negative(section, "threads", train.threads);
+}
+
+void read_output(Section& section, OutputOptions& output) {
+  section.require("dir", output.dir);
+  section.get("overwrite", output.overwrite);
+  section.finish();
+  check_non_empty(section, "dir", output.dir);
+}
+
+}  // namespace
+
+RunConfig RunConfig::load(const std::string& path, const std::vector<std::string>& overrides) {
+  YAML::Node root = load_tree(path);
+
+  // Overrides edit the tree before typed parsing, so they get exactly the same checks as the file.
+  std::map<std::string, std::map<std::string, std::string>> override_texts;
+  for (const auto& text : overrides) {
+    Override item = parse_override(text);
+    const YAML::Node& const_root = root;
+    if (!const_root[item.section] || !const_root[item.section].IsMap()) {
+      root[item.section] = YAML::Node(YAML::NodeType::Map);
+    }
+    root[item.section][item.key] = item.value;
+    override_texts[item.section][item.key] = item.text;
+  }
+
+  RunConfig config;
+  config.source = path;
+  auto resolved = std::make_shared<YAML::Node>(YAML::NodeType::Map);
+  for (const auto& name : kSections) (*resolved)[name] = YAML::Node(YAML::NodeType::Map);  // fixes the order
+
+  auto section = [&](const std::string& name) {
+    const YAML::Node& const_root = root;
+    return Section(make_section_state(const_root[name], path, name, resolved, override_texts[name]));
+  };
+  Section model = section("model");
+  read_model(model, config.model);
+  Section data = section("data");
+  read_data(data, config.data);
+  Section peft = section("peft");
+  read_peft(peft, config.peft);
+  Section train = section("train");
+  read_train(train, config.train);
+  Section output = section("output");
+  read_output(output, config.output);
+
+  config.resolved_yaml = emit_yaml(*resolved);
+  return config;
+}
+
+}  // namespace peft

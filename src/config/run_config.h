@@ -1,0 +1,76 @@
+// The typed run configuration, parsed once from YAML plus `section.key=value` overrides.
+// Defaults live here, in the member initialisers; nothing outside src/config parses YAML.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "peft/method.h"
+
+namespace peft {
+
+struct ModelOptions {
+  std::string path;              // HF model directory (required)
+  std::string dtype = "float32";  // compute dtype of the frozen base: float32 | bfloat16 | float16
+  std::string device = "auto";    // auto | cpu | cuda | cuda:N
+  std::string tokenizer;          // tokenizer file or directory; default: the model directory
+};
+
+struct DataOptions {
+  std::string train;            // .jsonl ({"text"} or {"prompt","completion"}) or .txt (required)
+  std::string eval;             // held-out file, same formats (optional)
+  int64_t max_length = 512;     // tokens per example (truncation) and window length for .txt
+  bool shuffle = true;
+  int64_t max_eval_examples = 0;  // 0 = all
+};
+
+struct PeftConfig {
+  std::string method;  // a name from the method registry, e.g. "lora"
+  std::shared_ptr<MethodOptions> options;
+};
+
+struct TrainOptions {
+  int64_t epochs = 1;
+  int64_t max_steps = 0;  // > 0 overrides epochs
+  int64_t batch_size = 8;
+  int64_t gradient_accumulation_steps = 1;
+  double learning_rate = 2e-4;
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_epsilon = 1e-8;
+  std::string lr_scheduler = "linear";  // constant | linear | cosine
+  int64_t warmup_steps = 0;
+  double warmup_ratio = 0.0;  // used when warmup_steps is 0
+  double max_grad_norm = 1.0;  // 0 disables clipping
+  int64_t seed = 42;
+  int64_t eval_every = 0;  // optimiser steps between evaluations; 0 = only at the end
+  int64_t eval_batch_size = 0;  // 0 = batch_size
+  int64_t log_every = 10;
+  int64_t threads = 0;  // intra-op threads; 0 = all available cores
+};
+
+struct OutputOptions {
+  std::string dir;  // required
+  bool overwrite = false;  // refuse to write into a non-empty directory unless set
+};
+
+struct RunConfig {
+  ModelOptions model;
+  DataOptions data;
+  PeftConfig peft;
+  TrainOptions train;
+  OutputOptions output;
+
+  std::string source;         // the config file path
+  std::string resolved_yaml;  // every effective value (defaults included), as YAML
+
+  // Throws peft::Error with a one-line message naming the file (and line) for: missing/unparsable file,
+  // unknown section or key (with the closest valid key), wrong value types, invalid values, unknown method.
+  // `overrides` are "section.key=value" strings; the value is parsed as YAML ("[q_proj, v_proj]" works).
+  static RunConfig load(const std::string& path, const std::vector<std::string>& overrides = {});
+};
+
+}  // namespace peft

@@ -1,0 +1,23 @@
+// Small string helpers shared by the config, matcher and error messages.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace peft {
+
+// Levenshtein distance; used for "did you mean" hints.
+size_t edit_distance(const std::string& a, const std::string& b);
+
+// The candidate closest to `word`, or "" when none is reasonably close.
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+std::string join(const std::vector<std::string>& parts, const std::string& separator);
+
+bool ends_with(const std::string& text, const std::string& suffix);
+bool starts_with(const std::string& text, const std::string& prefix);
+
+// Human-readable byte count: "12.3 MB".
+std::string format_bytes(double bytes);
+
+}  // namespace peft

@@ -1,0 +1,181 @@
+#include "data/dataset.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/tokenizer.h"
+
+namespace fs = std::filesystem;
+
+namespace peft {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::error_code error;
+  check(fs::is_regular_file(path, error), "cannot read data file " + path + ": not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  check(in.good(), "cannot read data file " + path + ": cannot open it");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  check(!in.bad(), "cannot read data file " + path + ": read error");
+  std::string contents = buffer.str();
+  // A UTF-8 byte-order mark is an encoding marker, not text.
+  if (contents.rfind("\xEF\xBB\xBF", 0) == 0) contents.erase(0, 3);
+  return contents;
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string extension = fs::path(path).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return extension;
+}
+
+bool is_blank(const std::string& line) {
+  return std::all_of(line.begin(), line.end(), [](unsigned char c) { return std::isspace(c); });
+}
+
+void truncate(Example& example, int64_t max_length) {
+  if (static_cast<int64_t>(example.input_ids.size()) > max_length) {
+    example.input_ids.resize(max_length);
+    example.labels.resize(max_length);
+  }
+}
+
+// One record: {"prompt", "completion"} (preferred when both are strings, as TRL does) or {"text"}.
+// Returns false when the record has neither form.
+bool record_to_example(const nlohmann::json& record, const Tokenizer& tokenizer, int64_t max_length,
+                       Example& example) {
+  if (!record.is_object()) return false;
+  auto prompt = record.find("prompt");
+  auto completion = record.find("completion");
+  auto text = record.find("text");
+  example.input_ids = {tokenizer.bos_id()};
+  example.labels = {kIgnoreIndex};
+  if (prompt != record.end() && completion != record.end() && prompt->is_string() && completion->is_string()) {
+    for (int64_t id : tokenizer.encode(prompt->get<std::string>())) {
+      example.input_ids.push_back(id);
+      example.labels.push_back(kIgnoreIndex);
+    }
+    for (int64_t id : tokenizer.encode(completion->get<std::string>())) {
+      example.input_ids.push_back(id);
+      example.labels.push_back(id);
+    }
+    example.input_ids.push_back(tokenizer.eos_id());
+    example.labels.push_back(tokenizer.eos_id());
+  } else if (text != record.end() && text->is_string()) {
+    for (int64_t id : tokenizer.encode(text->get<std::string>())) example.input_ids.push_back(id);
+    example.input_ids.push_back(tokenizer.eos_id());
+    example.labels = example.input_ids;
+  } else {
+    return false;
+  }
+  truncate(example, max_length);
+  return true;
+}
+
+const char* kExpectedRecord = "expected a \"text\" string or \"prompt\" and \"completion\" strings";
+
+std::vector<Example> load_json_lines(const std::string& path, const std::string& contents,
+                                     const Tokenizer& tokenizer, int64_t max_length) {
+  std::vector<Example> examples;
+  std::istringstream lines(contents);
+  std::string line;
+  for (int64_t number = 1; std::getline(lines, line); ++number) {
+    if (is_blank(line)) continue;
+    nlohmann::json record;
+    try {
+      record = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& error) {
+      throw Error(path + ":" + std::to_string(number) + ": invalid JSON: " + error.what());
+    }
+    Example example;
+    check(record_to_example(record, tokenizer, max_length, example),
+          path + ":" + std::to_string(number) + ": " + kExpectedRecord);
+    examples.push_back(std::move(example));
+  }
+  return examples;
+}
+
+// A .json file is either JSON Lines or one array of records (the two layouts HF's "json" loader reads).
+std::vector<Example> load_json(const std::string& path, const std::string& contents, const Tokenizer& tokenizer,
+                               int64_t max_length) {
+  size_t first = contents.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || contents[first] != '[')
+    return load_json_lines(path, contents, tokenizer, max_length);
+  nlohmann::json records;
+  try {
+    records = nlohmann::json::parse(contents);
+  } catch (const nlohmann::json::parse_error& error) {
+    throw Error(path + ": invalid JSON: " + error.what());
+  }
+  std::vector<Example> examples;
+  for (size_t i = 0; i < records.size(); ++i) {
+    Example example;
+    check(record_to_example(records[i], tokenizer, max_length, example),
+          path + ": record " + std::to_string(i) + " of the array: " + kExpectedRecord);
+    examples.push_back(std::move(example));
+  }
+  return examples;
+}
+
+// The whole file is one stream, encoded in one call: BPE encoding is O(n log n) (about 1 s for the 1.1 MB of
+// Tiny Shakespeare on one core), and splitting the text would change the tokens at the seams.
+std::vector<Example> load_text(const std::string& contents, const Tokenizer& tokenizer, int64_t max_length) {
+  std::vector<Example> examples;
+  std::vector<int64_t> body = tokenizer.encode(contents);
+  if (body.empty()) return examples;
+  std::vector<int64_t> stream;
+  stream.reserve(body.size() + 2);
+  stream.push_back(tokenizer.bos_id());
+  stream.insert(stream.end(), body.begin(), body.end());
+  stream.push_back(tokenizer.eos_id());
+  for (size_t start = 0; start < stream.size(); start += max_length) {
+    size_t end = std::min(stream.size(), start + static_cast<size_t>(max_length));
+    if (end - start < 2) break;  // a lone token predicts nothing
+    Example example;
+    example.input_ids.assign(stream.begin() + start, stream.begin() + end);
+    example.labels = example.input_ids;
+    examples.push_back(std::move(example));
+  }
+  return examples;
+}
+
+}  // namespace
+
+std::vector<Example> load_examples(const std::string& path, const Tokenizer& tokenizer, int64_t max_length) {
+  check(max_length >= 2, "max_length must be at least 2 to load " + path + " (got " + std::to_string(max_length) + ")");
+  std::error_code error;
+  check(fs::exists(path, error), "data file not found: " + path);
+  std::string extension = lower_extension(path);
+  check(extension == ".jsonl" || extension == ".json" || extension == ".txt",
+        "unsupported data file " + path + ": expected a .jsonl, .json or .txt file");
+  std::string contents = read_file(path);
+  std::vector<Example> examples;
+  if (extension == ".jsonl")
+    examples = load_json_lines(path, contents, tokenizer, max_length);
+  else if (extension == ".json")
+    examples = load_json(path, contents, tokenizer, max_length);
+  else
+    examples = load_text(contents, tokenizer, max_length);
+  check(!examples.empty(), path + ": no examples (empty data set)");
+
+  // Prompts that fill max_length leave nothing to learn from; say so rather than train on nothing.
+  size_t unscored = std::count_if(examples.begin(), examples.end(), [](const Example& example) {
+    return std::none_of(example.labels.begin() + 1, example.labels.end(),
+                        [](int64_t label) { return label != kIgnoreIndex; });
+  });
+  if (unscored > 0)
+    spdlog::warn("{}: {} of {} examples have no scored tokens after truncation to max_length {}", path, unscored,
+                 examples.size(), max_length);
+  return examples;
+}
+
+}  // namespace peft

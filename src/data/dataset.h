@@ -1,0 +1,30 @@
+// Training and evaluation examples: files -> token ids with loss labels.
+//   .jsonl {"text": ...}                      BOS + text + EOS, loss on every predicted token
+//   .jsonl {"prompt": ..., "completion": ...} BOS + prompt + completion + EOS, loss on completion and EOS only
+//   .txt                                      the whole file as one token stream (BOS + text + EOS) cut into
+//                                             consecutive windows of max_length tokens
+// Labels are aligned with input_ids (HF convention): label[t] is the target for the prediction made at t-1;
+// -100 marks tokens that take no loss. The loss shifts them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace peft {
+
+class Tokenizer;
+
+constexpr int64_t kIgnoreIndex = -100;
+
+struct Example {
+  std::vector<int64_t> input_ids;
+  std::vector<int64_t> labels;  // same length as input_ids
+};
+
+// Examples longer than max_length are truncated to their first max_length tokens. Throws peft::Error naming
+// the file (and line, for JSONL) for: a missing/unreadable file, an unknown extension, a malformed JSON line,
+// a line with neither "text" nor "prompt"/"completion" strings, and a file yielding no examples.
+std::vector<Example> load_examples(const std::string& path, const Tokenizer& tokenizer, int64_t max_length);
+
+}  // namespace peft

@@ -1,0 +1,57 @@
+// Hook points 2-4 of a transformer (see STYLE.md "Hook points"): the unified view of He et al. as code. A model
+// calls these at fixed sites; methods that touch the sequence or the block stack implement them.
+// (Hook point 1, per-linear hooks, lives in models/projection.h.)
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace peft {
+
+// 2. Per-layer key/value prefixes (prefix tuning, MAM): keys and values (B, n_kv, l, d_h), prepended after RoPE,
+// never rotated, visible to every query.
+class AttentionPrefix {
+ public:
+  virtual ~AttentionPrefix() = default;
+  virtual int64_t length() const = 0;
+  virtual std::pair<torch::Tensor, torch::Tensor> prefix(int64_t layer, int64_t batch_size) = 0;
+};
+
+// 3. Virtual tokens prepended to the input embeddings (prompt tuning, SPoT): (B, l, d). The model extends the
+// attention mask with ones, shifts real tokens' positions by l and drops the l positions from its output.
+class InputPrefix {
+ public:
+  virtual ~InputPrefix() = default;
+  virtual torch::Tensor prefix(int64_t batch_size) = 0;
+};
+
+// 4. Sub-layer taps (Houlsby, Pfeiffer, parallel adapters): called with the sub-layer's normalised input, the
+// residual stream entering the block and the sub-layer's output h before the residual add; returns the new h.
+enum class Sublayer { attention, feed_forward };
+class SublayerHook {
+ public:
+  virtual ~SublayerHook() = default;
+  virtual torch::Tensor apply(int64_t layer, Sublayer sublayer, const torch::Tensor& normed_input,
+                              const torch::Tensor& residual, const torch::Tensor& output) = 0;
+};
+
+// 4'. Whole-stack tap (Ladder Side-Tuning): sees the embeddings, every block's output and the final normalised
+// hidden states, and returns the hidden states the output head receives.
+class StackHook {
+ public:
+  virtual ~StackHook() = default;
+  virtual torch::Tensor apply(const torch::Tensor& embeddings, const std::vector<torch::Tensor>& block_outputs,
+                              const torch::Tensor& final_hidden) = 0;
+};
+
+struct ModelHooks {
+  std::shared_ptr<InputPrefix> input_prefix;
+  std::shared_ptr<AttentionPrefix> attention_prefix;
+  std::vector<std::shared_ptr<SublayerHook>> sublayer;
+  std::shared_ptr<StackHook> stack;
+};
+
+}  // namespace peft

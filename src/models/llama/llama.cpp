@@ -1,0 +1,195 @@
+#include "models/llama/llama.h"
+
+#include <limits>
+
+namespace peft {
+namespace {
+
+// HF's rotate_half: (x1, x2) -> (-x2, x1) over the two halves of the head dimension.
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  int64_t half = x.size(-1) / 2;
+  return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  return x * cos + rotate_half(x) * sin;
+}
+
+// (B, n_kv, T, d_h) -> (B, n_kv * n_rep, T, d_h): each key/value head serves n_rep query heads.
+torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {
+  if (n_rep == 1) return x;
+  auto sizes = x.sizes();
+  return x.unsqueeze(2)
+      .expand({sizes[0], sizes[1], n_rep, sizes[2], sizes[3]})
+      .reshape({sizes[0], sizes[1] * n_rep, sizes[2], sizes[3]});
+}
+
+// Additive float32 mask (B or 1, 1, T, P + T): 0 where query t may see the key, the lowest float elsewhere
+// (finite, so fully masked padding rows give uniform weights instead of NaN). Prefix keys are always visible.
+torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t prefix_length) {
+  int64_t length = attention_mask.size(1);
+  auto device = attention_mask.device();
+  auto causal = torch::ones({length, length}, torch::dtype(torch::kBool).device(device)).tril();
+  torch::Tensor visible = causal.view({1, 1, length, length});
+  bool padded = !attention_mask.all().item<bool>();
+  if (padded) visible = visible & attention_mask.to(torch::kBool).view({-1, 1, 1, length});
+  if (prefix_length > 0) {
+    auto prefix = torch::ones({visible.size(0), 1, length, prefix_length}, visible.options());
+    visible = torch::cat({prefix, visible}, -1);
+  }
+  auto zero = torch::zeros({}, torch::dtype(torch::kFloat).device(device));
+  auto lowest = torch::full({}, std::numeric_limits<float>::lowest(), torch::dtype(torch::kFloat).device(device));
+  return torch::where(visible, zero, lowest);
+}
+
+}  // namespace
+
+TokenEmbeddingImpl::TokenEmbeddingImpl(int64_t vocab_size, int64_t dim, const torch::TensorOptions& options) {
+  weight = register_parameter("weight", torch::empty({vocab_size, dim}, options), /*requires_grad=*/false);
+}
+
+RmsNormImpl::RmsNormImpl(int64_t size, double eps_, const torch::TensorOptions& options) : eps(eps_) {
+  weight = register_parameter("weight", torch::empty({size}, options), /*requires_grad=*/false);
+}
+
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+  auto x32 = x.to(torch::kFloat);
+  auto normalised = x32 * torch::rsqrt(x32.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normalised.to(x.scalar_type());
+}
+
+LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& config, const torch::TensorOptions& options)
+    : num_heads(config.num_attention_heads),
+      num_kv_heads(config.num_key_value_heads),
+      head_dim(config.head_dim) {
+  int64_t d = config.hidden_size;
+  q_proj = register_module("q_proj", Projection(d, num_heads * head_dim, config.attention_bias, options));
+  k_proj = register_module("k_proj", Projection(d, num_kv_heads * head_dim, config.attention_bias, options));
+  v_proj = register_module("v_proj", Projection(d, num_kv_heads * head_dim, config.attention_bias, options));
+  o_proj = register_module("o_proj", Projection(num_heads * head_dim, d, config.output_bias, options));
+}
+
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                          const torch::Tensor& sin, const torch::Tensor& mask,
+                                          AttentionPrefix* prefix, int64_t layer) {
+  int64_t batch = x.size(0), length = x.size(1);
+  auto q = q_proj(x).view({batch, length, num_heads, head_dim}).transpose(1, 2);     // (B, n_h, T, d_h)
+  auto k = k_proj(x).view({batch, length, num_kv_heads, head_dim}).transpose(1, 2);  // (B, n_kv, T, d_h)
+  auto v = v_proj(x).view({batch, length, num_kv_heads, head_dim}).transpose(1, 2);  // (B, n_kv, T, d_h)
+  q = apply_rotary(q, cos, sin);
+  k = apply_rotary(k, cos, sin);
+  if (prefix) {
+    // Prefix keys join after the rotation: they carry no position.
+    auto [prefix_k, prefix_v] = prefix->prefix(layer, batch);  // (B, n_kv, l, d_h)
+    k = torch::cat({prefix_k.to(k.scalar_type()), k}, 2);
+    v = torch::cat({prefix_v.to(v.scalar_type()), v}, 2);
+  }
+  int64_t n_rep = num_heads / num_kv_heads;
+  k = repeat_kv(k, n_rep);
+  v = repeat_kv(v, n_rep);
+
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
+  // Softmax in float32 as HF's eager attention does; a no-op cast for float32 models.
+  auto weights = torch::softmax(scores.to(torch::kFloat).add_(mask), -1).to(q.scalar_type());
+  auto context = torch::matmul(weights, v);  // (B, n_h, T, d_h)
+  return o_proj(context.transpose(1, 2).reshape({batch, length, num_heads * head_dim}));
+}
+
+LlamaMlpImpl::LlamaMlpImpl(const ModelConfig& config, const torch::TensorOptions& options) {
+  int64_t d = config.hidden_size, ff = config.intermediate_size;
+  gate_proj = register_module("gate_proj", Projection(d, ff, config.mlp_bias, options));
+  up_proj = register_module("up_proj", Projection(d, ff, config.mlp_bias, options));
+  down_proj = register_module("down_proj", Projection(ff, d, config.mlp_bias, options));
+}
+
+torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& config, const torch::TensorOptions& options) {
+  self_attn = register_module("self_attn", LlamaAttention(config, options));
+  mlp = register_module("mlp", LlamaMlp(config, options));
+  input_layernorm = register_module("input_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps, options));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps, options));
+}
+
+LlamaBackboneImpl::LlamaBackboneImpl(const ModelConfig& config, const torch::TensorOptions& options) {
+  embed_tokens = register_module("embed_tokens", TokenEmbedding(config.vocab_size, config.hidden_size, options));
+  auto list = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    layers.push_back(LlamaDecoderLayer(config, options));
+    list->push_back(layers.back());
+  }
+  norm = register_module("norm", RmsNorm(config.hidden_size, config.rms_norm_eps, options));
+}
+
+LlamaForCausalLM::LlamaForCausalLM(const ModelConfig& config, const torch::TensorOptions& options)
+    : CausalLM(config) {
+  model = register_module("model", LlamaBackbone(config, options));
+  if (config.tie_word_embeddings) {
+    // Not registered: the head is the embedding matrix, which the parameter list holds once.
+    lm_head = Projection(config.hidden_size, config.vocab_size, false, options.device(torch::kMeta));
+    lm_head->weight = model->embed_tokens->weight;
+  } else {
+    lm_head = register_module("lm_head", Projection(config.hidden_size, config.vocab_size, false, options));
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> LlamaForCausalLM::rotary_tables(int64_t length, const torch::Device& device,
+                                                                        torch::Dtype dtype) {
+  if (!rotary_cos_.defined() || rotary_cos_.size(0) < length || rotary_cos_.device() != device ||
+      rotary_cos_.scalar_type() != dtype) {
+    int64_t cached = std::max<int64_t>(length, rotary_cos_.defined() ? rotary_cos_.size(0) : 0);
+    int64_t dim = config_.head_dim;
+    // inv_freq = 1 / theta^(2i / d_h), computed in float32 as HF does.
+    auto exponents = torch::arange(0, dim, 2, torch::dtype(torch::kLong)).to(torch::kFloat) / static_cast<float>(dim);
+    auto inv_freq = 1.0 / torch::pow(static_cast<float>(config_.rope_theta), exponents);
+    auto positions = torch::arange(cached, torch::dtype(torch::kLong)).to(torch::kFloat);
+    auto freqs = torch::outer(positions, inv_freq);  // (T, d_h / 2)
+    auto angles = torch::cat({freqs, freqs}, -1);     // (T, d_h)
+    rotary_cos_ = angles.cos().to(dtype).to(device);
+    rotary_sin_ = angles.sin().to(dtype).to(device);
+  }
+  return {rotary_cos_.narrow(0, 0, length), rotary_sin_.narrow(0, 0, length)};
+}
+
+torch::Tensor LlamaForCausalLM::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  int64_t batch = input_ids.size(0);
+  auto x = model->embed_tokens(input_ids);  // (B, T, d)
+  auto mask = attention_mask;
+  int64_t virtual_tokens = 0;
+  if (hooks.input_prefix) {
+    auto prefix = hooks.input_prefix->prefix(batch).to(x.scalar_type());  // (B, l, d)
+    virtual_tokens = prefix.size(1);
+    x = torch::cat({prefix, x}, 1);
+    mask = torch::cat({torch::ones({batch, virtual_tokens}, mask.options()), mask}, 1);
+  }
+  int64_t length = x.size(1);
+  auto [cos, sin] = rotary_tables(length, x.device(), x.scalar_type());
+
+  int64_t prefix_length = hooks.attention_prefix ? hooks.attention_prefix->length() : 0;
+  auto bias = attention_mask_bias(mask, prefix_length);
+
+  auto embeddings = x;
+  std::vector<torch::Tensor> block_outputs;
+  for (size_t i = 0; i < model->layers.size(); ++i) {
+    auto& layer = model->layers[i];
+    int64_t index = static_cast<int64_t>(i);
+    auto normed = layer->input_layernorm(x);
+    auto h = layer->self_attn->forward(normed, cos, sin, bias, hooks.attention_prefix.get(), index);
+    for (auto& hook : hooks.sublayer) h = hook->apply(index, Sublayer::attention, normed, x, h);
+    x = x + h;
+    normed = layer->post_attention_layernorm(x);
+    h = layer->mlp(normed);
+    for (auto& hook : hooks.sublayer) h = hook->apply(index, Sublayer::feed_forward, normed, x, h);
+    x = x + h;
+    if (hooks.stack) block_outputs.push_back(x);
+  }
+  x = model->norm(x);
+  if (hooks.stack) x = hooks.stack->apply(embeddings, block_outputs, x);
+  if (virtual_tokens > 0) x = x.narrow(1, virtual_tokens, length - virtual_tokens);
+  return x;
+}
+
+}  // namespace peft

@@ -1,0 +1,47 @@
+// Hook point 1: every linear layer of a model is a Projection, y = x·Wᵀ + b, with an ordered list of hooks.
+// LoRA adds s·B·A·x to the output, (IA)³ rescales the input or output, a serial adapter transforms the output,
+// BitFit adds or unfreezes the bias. Methods register their parameters on the Projection module itself under
+// PEFT's names (lora_A, ia3_l, ...), so that named_parameters() yields PEFT's keys.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+namespace peft {
+
+class ProjectionHook {
+ public:
+  virtual ~ProjectionHook() = default;
+  // Applied to the input before the base product, in hook order (e.g. (IA)³ on feed-forward inputs).
+  virtual torch::Tensor on_input(const torch::Tensor& x) { return x; }
+  // Applied to the output in hook order; `x` is the input after on_input.
+  virtual torch::Tensor on_output(const torch::Tensor& x, const torch::Tensor& y) { return y; }
+  // Folds the hook into weight (out, in) and bias (out, may be undefined) in place.
+  virtual void merge_into(torch::Tensor& weight, torch::Tensor& bias) = 0;
+};
+
+class ProjectionImpl : public torch::nn::Module {
+ public:
+  ProjectionImpl(int64_t in_features, int64_t out_features, bool with_bias,
+                 const torch::TensorOptions& options = torch::TensorOptions());
+
+  torch::Tensor forward(const torch::Tensor& x);
+
+  void add_hook(std::shared_ptr<ProjectionHook> hook) { hooks_.push_back(std::move(hook)); }
+  const std::vector<std::shared_ptr<ProjectionHook>>& hooks() const { return hooks_; }
+  // Folds every hook into the weights (which must then be writable) and drops the hooks.
+  void merge_hooks();
+
+  int64_t in_features;
+  int64_t out_features;
+  torch::Tensor weight;  // (out, in)
+  torch::Tensor bias;    // (out) or undefined
+
+ private:
+  std::vector<std::shared_ptr<ProjectionHook>> hooks_;
+};
+TORCH_MODULE(Projection);
+
+}  // namespace peft

@@ -1,0 +1,62 @@
+// The interface every PEFT method implements. A method is configured by typed options (read from the YAML
+// `peft` section or from a saved adapter_config.json), attaches itself to a model's hook points, and knows how
+// to save, load and merge its own tensors. The trainer and the CLI see only this interface.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace peft {
+
+class Section;
+class CausalLM;
+
+// Typed options of one method; defaults live in the derived struct's member initialisers.
+struct MethodOptions {
+  virtual ~MethodOptions() = default;
+  // Reads the method's keys from the `peft` section (the registry has already read `method`).
+  virtual void read(Section& section) = 0;
+};
+
+struct TrainableParameter {
+  std::string name;  // the model path it lives at, e.g. model.layers.0.self_attn.q_proj.lora_A.weight
+  torch::Tensor tensor;
+  bool weight_decay = true;  // false for scale vectors and biases that decay must not pull to zero
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+
+  virtual std::string name() const = 0;
+
+  // Adds the method's parameters and hooks to `model`. Throws peft::Error when no site matches, listing
+  // the sites that exist.
+  virtual void attach(CausalLM& model) = 0;
+
+  // The sites changed by attach(), in model order (printed by --dry-run).
+  virtual std::vector<std::string> targets() const = 0;
+
+  // The parameters the optimiser trains.
+  virtual std::vector<TrainableParameter> trainable_parameters() const = 0;
+
+  // Adapter file contents keyed as HF PEFT keys them (float32, on CPU), and the inverse. Loading checks that
+  // the key set and every shape match, naming the first mismatch.
+  virtual std::map<std::string, torch::Tensor> adapter_tensors() const = 0;
+  virtual void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) = 0;
+
+  // adapter_config.json contents (PEFT's keys for methods PEFT has).
+  virtual nlohmann::json adapter_config(const std::string& base_model_path) const = 0;
+
+  // Folds the method into the base weights and removes its hooks; the model then computes the same
+  // function without the method. Throws peft::Error for methods that cannot be merged.
+  virtual void merge(CausalLM& model) = 0;
+};
+
+}  // namespace peft

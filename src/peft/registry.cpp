@@ -1,0 +1,43 @@
+#include "peft/registry.h"
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "peft/lora.h"
+
+namespace peft {
+
+const std::vector<MethodEntry>& method_registry() {
+  static const std::vector<MethodEntry> methods = {
+      {"lora", "LORA", [] { return std::make_shared<LoraOptions>(); }, LoraOptions::from_adapter_config,
+       make_lora},
+  };
+  return methods;
+}
+
+namespace {
+std::vector<std::string> method_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : method_registry()) names.push_back(entry.name);
+  return names;
+}
+}  // namespace
+
+const MethodEntry& find_method(const std::string& name) {
+  for (const auto& entry : method_registry()) {
+    if (entry.name == name) return entry;
+  }
+  std::string hint = closest_match(name, method_names());
+  throw Error("unknown PEFT method '" + name + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+              "; available: " + join(method_names(), ", "));
+}
+
+const MethodEntry& find_method_by_peft_type(const std::string& peft_type) {
+  for (const auto& entry : method_registry()) {
+    if (entry.peft_type == peft_type) return entry;
+  }
+  std::vector<std::string> types;
+  for (const auto& entry : method_registry()) types.push_back(entry.peft_type);
+  throw Error("adapter_config.json: peft_type '" + peft_type + "' is not supported; supported: " + join(types, ", "));
+}
+
+}  // namespace peft

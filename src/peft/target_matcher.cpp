@@ -1,0 +1,77 @@
+#include "peft/target_matcher.h"
+
+#include <regex>
+#include <set>
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "models/causal_lm.h"
+
+namespace peft {
+namespace {
+
+std::string last_component(const std::string& path) {
+  auto dot = path.rfind('.');
+  return dot == std::string::npos ? path : path.substr(dot + 1);
+}
+
+}  // namespace
+
+std::string describe(const StringOrList& targets) {
+  if (!targets.is_list) return "'" + targets.string + "'";
+  return "[" + join(targets.list, ", ") + "]";
+}
+
+bool matches(const StringOrList& targets, const std::string& path) {
+  if (targets.is_list) {
+    for (const auto& target : targets.list) {
+      if (path == target || ends_with(path, "." + target)) return true;
+    }
+    return false;
+  }
+  if (targets.string.empty()) return false;
+  return std::regex_match(path, std::regex(targets.string));
+}
+
+TargetMatch match_targets(CausalLM& model, const StringOrList& targets, const StringOrList& exclude,
+                          const std::string& option_name) {
+  for (const auto* spec : {&targets, &exclude}) {
+    if (spec->is_list || spec->string.empty() || spec->string == "all-linear") continue;
+    try {
+      std::regex check_syntax(spec->string);
+    } catch (const std::regex_error& e) {
+      throw Error(option_name + ": invalid regular expression '" + spec->string + "': " + e.what());
+    }
+  }
+  bool all_linear = !targets.is_list && targets.string == "all-linear";
+  TargetMatch match;
+  std::set<std::string> names;
+  std::vector<std::string> available;
+  for (auto& [path, projection] : model.projections()) {
+    std::string name = last_component(path);
+    if (!model.is_output_head(path) &&
+        std::find(available.begin(), available.end(), name) == available.end()) {
+      available.push_back(name);
+    }
+    bool selected = all_linear ? !model.is_output_head(path) : matches(targets, path);
+    if (!selected || matches(exclude, path)) continue;
+    match.paths.push_back(path);
+    names.insert(name);
+  }
+  check(!match.paths.empty(), option_name + " " + describe(targets) +
+                                  " matched no module; available: " + join(available, ", ") +
+                                  " (full paths look like " + model.projections().front().first + ")");
+  // PEFT saves a list as a set and the resolved names for all-linear; a regex is kept as written.
+  if (all_linear || targets.is_list) {
+    match.saved.assign(names.begin(), names.end());
+    if (targets.is_list) {
+      std::set<std::string> given(targets.list.begin(), targets.list.end());
+      match.saved.assign(given.begin(), given.end());
+    }
+  } else {
+    match.saved = {targets.string};
+  }
+  return match;
+}
+
+}  // namespace peft

@@ -1,0 +1,31 @@
+// PEFT's target_modules rules, shared by every method that adapts projections:
+//   a list entry matches a module path exactly or as a ".suffix" (q_proj matches model.layers.0.self_attn.q_proj);
+//   a single string is a regular expression that must match the whole path;
+//   "all-linear" selects every linear layer except the output head.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/section.h"
+
+namespace peft {
+
+class CausalLM;
+
+struct TargetMatch {
+  std::vector<std::string> paths;   // matched module paths, in model order
+  std::vector<std::string> saved;   // target_modules as adapter_config.json records them
+};
+
+// Throws peft::Error "<option> <targets> matched no module; available: q_proj, k_proj, ..." when nothing
+// matches, and for an invalid regular expression. `exclude` uses the same rules.
+TargetMatch match_targets(CausalLM& model, const StringOrList& targets, const StringOrList& exclude,
+                          const std::string& option_name);
+
+// Whether `path` matches `targets` under the rules above ("all-linear" is not handled here).
+bool matches(const StringOrList& targets, const std::string& path);
+
+std::string describe(const StringOrList& targets);
+
+}  // namespace peft

@@ -1,0 +1,117 @@
+#include "train/loss.h"
+
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "models/causal_lm.h"
+
+namespace peft {
+namespace {
+
+// Rows per chunk so that one chunk's logits hold about 8M floats (32 MB) whatever the vocabulary.
+int64_t chunk_rows(int64_t vocab_size) { return std::max<int64_t>(1, (int64_t{1} << 23) / vocab_size); }
+
+// Log-sum-exp and the target logit of each row of a chunk's logits (float32).
+struct ChunkStats {
+  torch::Tensor logits;  // (n, V) float32
+  torch::Tensor lse;     // (n)
+  torch::Tensor target;  // (n)
+};
+
+ChunkStats chunk_stats(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets) {
+  auto logits = torch::matmul(hidden, weight.t()).to(torch::kFloat);
+  auto lse = torch::logsumexp(logits, -1);
+  auto target = logits.gather(1, targets.unsqueeze(1)).squeeze(1);
+  return {logits, lse, target};
+}
+
+class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCrossEntropy> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
+                               const torch::Tensor& weight, const torch::Tensor& targets, bool hidden_grad,
+                               bool weight_grad) {
+    int64_t rows = hidden.size(0), step = chunk_rows(weight.size(0));
+    auto loss = torch::zeros({}, hidden.options().dtype(torch::kFloat));
+    torch::Tensor grad_hidden = hidden_grad ? torch::empty_like(hidden) : torch::Tensor();
+    torch::Tensor grad_weight = weight_grad ? torch::zeros_like(weight, weight.options().dtype(torch::kFloat))
+                                            : torch::Tensor();
+    for (int64_t start = 0; start < rows; start += step) {
+      int64_t n = std::min(step, rows - start);
+      auto h = hidden.narrow(0, start, n);
+      auto t = targets.narrow(0, start, n);
+      auto stats = chunk_stats(h, weight, t);
+      loss += (stats.lse - stats.target).sum();
+      if (!hidden_grad && !weight_grad) continue;
+      // d(mean CE)/d(logits) = (softmax − onehot) / rows, formed in place in the logits buffer.
+      auto grad_logits = stats.logits.sub_(stats.lse.unsqueeze(1)).exp_();
+      grad_logits.scatter_add_(1, t.unsqueeze(1), torch::full({n, 1}, -1.0f, grad_logits.options()));
+      grad_logits.div_(static_cast<double>(rows));
+      auto grad_logits_cast = grad_logits.to(weight.scalar_type());
+      if (hidden_grad) grad_hidden.narrow(0, start, n).copy_(torch::matmul(grad_logits_cast, weight));
+      if (weight_grad) grad_weight.add_(torch::matmul(grad_logits_cast.t(), h).to(torch::kFloat));
+    }
+    if (hidden_grad) ctx->saved_data["grad_hidden"] = grad_hidden;
+    if (weight_grad) ctx->saved_data["grad_weight"] = grad_weight;
+    ctx->saved_data["weight_dtype"] = weight.scalar_type();
+    return loss / static_cast<double>(rows);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    auto scale = grad_outputs[0];
+    torch::Tensor grad_hidden, grad_weight;
+    if (ctx->saved_data.count("grad_hidden")) {
+      grad_hidden = ctx->saved_data["grad_hidden"].toTensor();
+      grad_hidden = grad_hidden * scale.to(grad_hidden.scalar_type());
+    }
+    if (ctx->saved_data.count("grad_weight")) {
+      grad_weight = ctx->saved_data["grad_weight"].toTensor() * scale;
+      grad_weight = grad_weight.to(ctx->saved_data["weight_dtype"].toScalarType());
+    }
+    return {grad_hidden, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor fused_linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
+                                         const torch::Tensor& targets) {
+  bool grad = torch::GradMode::is_enabled();
+  bool hidden_grad = grad && hidden.requires_grad();
+  bool weight_grad = grad && weight.requires_grad();
+  if (!hidden_grad && !weight_grad) return token_nll(hidden, weight, targets).mean();
+  return FusedLinearCrossEntropy::apply(hidden, weight, targets, hidden_grad, weight_grad);
+}
+
+torch::Tensor token_nll(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets) {
+  torch::NoGradGuard no_grad;
+  int64_t rows = hidden.size(0), step = chunk_rows(weight.size(0));
+  auto nll = torch::empty({rows}, hidden.options().dtype(torch::kFloat));
+  for (int64_t start = 0; start < rows; start += step) {
+    int64_t n = std::min(step, rows - start);
+    auto stats = chunk_stats(hidden.narrow(0, start, n), weight, targets.narrow(0, start, n));
+    nll.narrow(0, start, n).copy_(stats.lse - stats.target);
+  }
+  return nll;
+}
+
+ScoredPositions scored_positions(const torch::Tensor& labels) {
+  int64_t length = labels.size(1);
+  auto next = labels.narrow(1, 1, length - 1).reshape({-1});  // label of the token each position predicts
+  auto flat_index = (next != kIgnoreIndex).nonzero().squeeze(1);
+  return {flat_index, next.index_select(0, flat_index), torch::div(flat_index, length - 1, "floor")};
+}
+
+torch::Tensor causal_lm_loss(CausalLM& model, const Batch& batch) {
+  auto hidden = model.hidden_states(batch.input_ids, batch.attention_mask);  // (B, T, d)
+  int64_t length = hidden.size(1), dim = hidden.size(2);
+  auto scored = scored_positions(batch.labels);
+  auto rows = hidden.narrow(1, 0, length - 1).reshape({-1, dim}).index_select(0, scored.flat_index);  // (N, d)
+  auto head = model.head();
+  if (!head->hooks().empty() || head->bias.defined()) {
+    // A head adapted by a method goes through its projection; the logits then exist in full.
+    return torch::nn::functional::cross_entropy(head->forward(rows).to(torch::kFloat), scored.targets);
+  }
+  return fused_linear_cross_entropy(rows, head->weight, scored.targets);
+}
+
+}  // namespace peft

@@ -1,0 +1,219 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/device.h"
+#include "core/error.h"
+#include "core/strings.h"
+#include "data/batch.h"
+#include "eval/evaluator.h"
+#include "io/atomic_file.h"
+#include "io/tokenizer.h"
+#include "models/loader.h"
+#include "peft/adapter_io.h"
+#include "peft/registry.h"
+#include "train/loss.h"
+#include "train/schedule.h"
+
+namespace peft {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string with_commas(int64_t value) {
+  std::string digits = std::to_string(value), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string format_duration(double seconds) {
+  int64_t s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  char buffer[32];
+  if (s >= 3600) {
+    std::snprintf(buffer, sizeof(buffer), "%ld:%02ld:%02ld", long(s / 3600), long(s / 60 % 60), long(s % 60));
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%ld:%02ld", long(s / 60), long(s % 60));
+  }
+  return buffer;
+}
+
+}  // namespace
+
+std::string ParameterCounts::peft_line() const {
+  char percent[32];
+  std::snprintf(percent, sizeof(percent), "%.4f", total ? 100.0 * static_cast<double>(trainable) / total : 0.0);
+  return "trainable params: " + with_commas(trainable) + " || all params: " + with_commas(total) +
+         " || trainable%: " + percent;
+}
+
+Trainer::Trainer(RunConfig config) : config_(std::move(config)) {}
+Trainer::~Trainer() = default;
+
+void Trainer::setup() {
+  int threads = configure_threads(config_.train.threads);
+  device_ = resolve_device(config_.model.device);
+  spdlog::info("device {}, {} thread(s), base dtype {}", device_.str(), threads, config_.model.dtype);
+
+  model_ = load_model(config_.model.path, {config_.model.dtype, config_.model.device});
+  const auto& model_config = model_->config();
+  std::string tokenizer_location = config_.model.tokenizer.empty() ? config_.model.path : config_.model.tokenizer;
+  tokenizer_ = load_tokenizer(tokenizer_location, model_config.bos_token_id, model_config.eos_token_id);
+  check(tokenizer_->vocab_size() <= model_config.vocab_size,
+        "tokenizer in " + tokenizer_location + " has " + std::to_string(tokenizer_->vocab_size()) +
+            " tokens but the model's vocab_size is " + std::to_string(model_config.vocab_size));
+
+  int64_t max_length = std::min(config_.data.max_length, model_config.max_position_embeddings);
+  train_examples_ = load_examples(config_.data.train, *tokenizer_, max_length);
+  if (!config_.data.eval.empty()) {
+    eval_examples_ = load_examples(config_.data.eval, *tokenizer_, max_length);
+    if (config_.data.max_eval_examples > 0 &&
+        static_cast<int64_t>(eval_examples_.size()) > config_.data.max_eval_examples) {
+      eval_examples_.resize(static_cast<size_t>(config_.data.max_eval_examples));
+    }
+  }
+
+  // The seed fixes the adapter's initialisation, dropout masks and the data order.
+  torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
+  const auto& entry = find_method(config_.peft.method);
+  method_ = entry.make_method(config_.peft.options);
+  method_->attach(*model_);
+
+  for (const auto& parameter : model_->parameters()) {
+    counts_.total += parameter.numel();
+    if (parameter.requires_grad()) counts_.trainable += parameter.numel();
+  }
+}
+
+void Trainer::print_summary() const {
+  std::printf("%s on %s: %zu module(s) adapted\n", method_->name().c_str(), config_.model.path.c_str(),
+              method_->targets().size());
+  for (const auto& target : method_->targets()) std::printf("  %s\n", target.c_str());
+  std::printf("%s\n", counts_.peft_line().c_str());
+  std::fflush(stdout);
+}
+
+void Trainer::log_json(const nlohmann::json& record) {
+  if (log_.is_open()) log_ << record.dump() << '\n' << std::flush;
+}
+
+double Trainer::evaluate_held_out(int64_t step) {
+  if (eval_examples_.empty()) return -1.0;
+  int64_t batch_size = config_.train.eval_batch_size > 0 ? config_.train.eval_batch_size : config_.train.batch_size;
+  auto result = evaluate(*model_, eval_examples_, batch_size, tokenizer_->pad_id(), device_);
+  log_json({{"step", step}, {"eval_loss", result.loss}, {"eval_perplexity", result.perplexity},
+            {"eval_tokens", result.tokens}});
+  return result.loss;
+}
+
+TrainSummary Trainer::train() {
+  const auto& t = config_.train;
+  ensure_directory(config_.output.dir);
+  std::string log_path = config_.output.dir + "/train_log.jsonl";
+  log_.open(log_path, std::ios::trunc);
+  check(log_.good(), "cannot write the training log " + log_path);
+
+  // AdamW over the method's parameters only; scale vectors and biases are exempt from weight decay.
+  std::vector<torch::Tensor> decayed, undecayed;
+  for (const auto& parameter : method_->trainable_parameters()) {
+    (parameter.weight_decay ? decayed : undecayed).push_back(parameter.tensor);
+  }
+  auto adam = [&](double decay) {
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(t.learning_rate)
+                                                            .betas({t.adam_beta1, t.adam_beta2})
+                                                            .eps(t.adam_epsilon)
+                                                            .weight_decay(decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  if (!decayed.empty()) groups.emplace_back(decayed, adam(t.weight_decay));
+  if (!undecayed.empty()) groups.emplace_back(undecayed, adam(0.0));
+  check(!groups.empty(), "method '" + method_->name() + "' has no trainable parameters");
+  torch::optim::AdamW optimizer(groups, *adam(t.weight_decay));
+
+  BatchSampler sampler(train_examples_.size(), t.batch_size, config_.data.shuffle, static_cast<uint64_t>(t.seed));
+  int64_t batches = static_cast<int64_t>(sampler.batches_per_epoch());
+  int64_t steps_per_epoch = (batches + t.gradient_accumulation_steps - 1) / t.gradient_accumulation_steps;
+  int64_t total_steps = t.max_steps > 0 ? t.max_steps : t.epochs * steps_per_epoch;
+  Schedule schedule{t.lr_scheduler, t.learning_rate,
+                    t.warmup_steps > 0 ? t.warmup_steps : static_cast<int64_t>(std::ceil(t.warmup_ratio * total_steps)),
+                    total_steps};
+  std::vector<torch::Tensor> parameters;
+  for (const auto& parameter : method_->trainable_parameters()) parameters.push_back(parameter.tensor);
+
+  TrainSummary summary;
+  summary.base_eval_loss = evaluate_held_out(0);
+  if (summary.base_eval_loss >= 0) std::fprintf(stderr, "held-out loss before training: %.4f\n", summary.base_eval_loss);
+  std::fprintf(stderr, "training %ld step(s): %zu examples, batch %ld x %ld accumulation, %ld batch(es) per epoch\n",
+               long(total_steps), train_examples_.size(), long(t.batch_size), long(t.gradient_accumulation_steps),
+               long(batches));
+
+  bool interactive = isatty(fileno(stderr));
+  model_->train();
+  auto start = Clock::now();
+  int64_t step = 0, micro = 0, tokens = 0;
+  double step_loss = 0.0;
+  for (int64_t epoch = 0; step < total_steps; ++epoch) {
+    for (int64_t index = 0; index < batches && step < total_steps; ++index) {
+      std::vector<const Example*> members;
+      for (size_t i : sampler.batch(epoch, static_cast<size_t>(index))) members.push_back(&train_examples_[i]);
+      Batch batch = collate(members, tokenizer_->pad_id()).to(device_);
+      if (batch.scored_tokens == 0) continue;
+      auto loss = causal_lm_loss(*model_, batch);
+      (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
+      step_loss += loss.item<double>();
+      tokens += batch.tokens;
+      ++micro;
+      bool epoch_end = index + 1 == batches;
+      if (micro % t.gradient_accumulation_steps != 0 && !epoch_end) continue;
+
+      int64_t accumulated = (micro - 1) % t.gradient_accumulation_steps + 1;
+      double lr = schedule.at(step);
+      for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      double grad_norm = t.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(parameters, t.max_grad_norm)
+                                             : 0.0;
+      optimizer.step();
+      optimizer.zero_grad();
+      micro = 0;
+      ++step;
+      double mean_loss = step_loss / static_cast<double>(accumulated);
+      step_loss = 0.0;
+      summary.final_train_loss = mean_loss;
+
+      double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      double tokens_per_second = tokens / std::max(elapsed, 1e-9);
+      double eta = elapsed / step * static_cast<double>(total_steps - step);
+      log_json({{"step", step}, {"epoch", epoch}, {"loss", mean_loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                {"tokens", tokens}, {"tokens_per_second", tokens_per_second}, {"elapsed_seconds", elapsed}});
+      bool report = step % std::max<int64_t>(1, t.log_every) == 0 || step == total_steps;
+      if (interactive || report) {
+        std::fprintf(stderr, "%sstep %ld/%ld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s%s",
+                     interactive ? "\r\033[K" : "", long(step), long(total_steps), mean_loss, lr,
+                     tokens_per_second, format_duration(eta).c_str(), interactive && !report ? "" : "\n");
+      }
+      if (t.eval_every > 0 && step % t.eval_every == 0 && step < total_steps) {
+        double eval_loss = evaluate_held_out(step);
+        if (eval_loss >= 0) std::fprintf(stderr, "step %ld: held-out loss %.4f\n", long(step), eval_loss);
+      }
+    }
+  }
+  summary.steps = step;
+  summary.final_eval_loss = evaluate_held_out(step);
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  log_json({{"event", "done"}, {"steps", step}, {"elapsed_seconds", elapsed},
+            {"base_eval_loss", summary.base_eval_loss}, {"final_eval_loss", summary.final_eval_loss}});
+  return summary;
+}
+
+void Trainer::save() const {
+  save_adapter(config_.output.dir, *method_, config_.model.path);
+  write_file_atomic(config_.output.dir + "/run_config.yaml", config_.resolved_yaml);
+}
+
+}  // namespace peft

@@ -1,0 +1,95 @@
+// Llama-family forward parity against logits from the independent reference
+// (scripts/reference/make_llama_fixtures.py, float64 torch written from the HF semantics).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "io/safetensors.h"
+#include "models/loader.h"
+#include "peft/adapter_io.h"
+#include "test_util.h"
+
+namespace peft {
+namespace {
+
+struct Expected {
+  torch::Tensor input_ids, attention_mask, logits;
+};
+
+Expected read_expected(const std::string& path) {
+  auto file = safetensors::File::open(path);
+  return {file->tensor("input_ids").clone(), file->tensor("attention_mask").clone(), file->tensor("logits").clone()};
+}
+
+// Largest difference at real (unpadded) positions, relative to the logits' scale.
+double relative_error(const torch::Tensor& actual, const Expected& expected) {
+  auto mask = expected.attention_mask.to(torch::kBool).unsqueeze(-1).expand_as(expected.logits);
+  auto difference = (actual.to(torch::kFloat) - expected.logits).abs().masked_select(mask).max().item<double>();
+  double scale = std::max(1.0, expected.logits.abs().max().item<double>());
+  return difference / scale;
+}
+
+torch::Tensor logits_of(CausalLM& model, const Expected& expected) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  return model.logits(expected.input_ids, expected.attention_mask);
+}
+
+class LlamaParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LlamaParity, MatchesReferenceLogits) {
+  std::string dir = test::fixture("llama/" + GetParam());
+  auto model = load_model(dir, {"float32", "cpu"});
+  auto expected = read_expected(dir + "/expected.safetensors");
+  EXPECT_LT(relative_error(logits_of(*model, expected), expected), 2e-5) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, LlamaParity,
+                         ::testing::Values("llama_plain", "llama_gqa_tied", "qwen2_bias", "mistral_head_dim",
+                                           "llama_mlp_bias", "llama_bf16", "llama_f16", "llama_sharded"));
+
+TEST(LlamaParity, BFloat16ComputeStaysClose) {
+  std::string dir = test::fixture("llama/llama_bf16");
+  auto model = load_model(dir, {"bfloat16", "cpu"});
+  auto expected = read_expected(dir + "/expected.safetensors");
+  auto logits = logits_of(*model, expected);
+  EXPECT_EQ(logits.scalar_type(), torch::kBFloat16);
+  EXPECT_LT(relative_error(logits, expected), 0.05);
+}
+
+TEST(LlamaParity, PaddingDoesNotChangeRealPositions) {
+  std::string dir = test::fixture("llama/llama_gqa_tied");
+  auto model = load_model(dir, {"float32", "cpu"});
+  auto expected = read_expected(dir + "/expected.safetensors");
+  // Row 1 is right-padded: running it alone, unpadded, gives the same logits at its real positions.
+  int64_t real = expected.attention_mask[1].sum().item<int64_t>();
+  Expected alone{expected.input_ids.narrow(0, 1, 1).narrow(1, 0, real),
+                 expected.attention_mask.narrow(0, 1, 1).narrow(1, 0, real),
+                 expected.logits.narrow(0, 1, 1).narrow(1, 0, real)};
+  EXPECT_LT(relative_error(logits_of(*model, alone), alone), 2e-5);
+}
+
+TEST(LlamaParity, Stories260KMatchesReference) {
+  std::string dir = test::source_dir() + "/third_party/stories260K-hf";
+  auto model = load_model(dir, {"float32", "cpu"});
+  auto file = safetensors::File::open(test::fixture("llama/stories260K_expected.safetensors"));
+  Expected expected{file->tensor("input_ids").clone(), torch::ones_like(file->tensor("input_ids")),
+                    file->tensor("logits").clone()};
+  EXPECT_LT(relative_error(logits_of(*model, expected), expected), 2e-5);
+}
+
+class LoraFixture : public ::testing::TestWithParam<std::string> {};
+
+// An HF PEFT adapter directory written by the reference loads and reproduces the reference's adapted logits.
+TEST_P(LoraFixture, AdaptedLogitsMatchReference) {
+  auto model = load_model(test::fixture("llama/llama_plain"), {"float32", "cpu"});
+  std::string adapter = test::fixture("llama/" + GetParam());
+  auto method = load_adapter(adapter, *model);
+  auto expected = read_expected(adapter + "/expected.safetensors");
+  EXPECT_LT(relative_error(logits_of(*model, expected), expected), 2e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, LoraFixture, ::testing::Values("llama_plain_lora", "llama_plain_rslora"));
+
+}  // namespace
+}  // namespace peft
