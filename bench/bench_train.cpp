@@ -125,8 +125,8 @@ int main(int argc, char** argv) {
         loss = peft::causal_lm_loss(*model, data);
       } else {
         auto logits = model->logits(data.input_ids, data.attention_mask);  // (B, T, V) all at once
-        loss = torch::nn::functional::cross_entropy(
-            logits.narrow(1, 0, length - 1).reshape({-1, vocab}), data.labels.narrow(1, 1, length - 1).reshape({-1}));
+        loss = torch::nn::functional::cross_entropy(logits.narrow(1, 0, length - 1).reshape({-1, vocab}),
+                                                    data.labels.narrow(1, 1, length - 1).reshape({-1}));
       }
       loss.backward();
       optimizer.step();
@@ -140,8 +140,9 @@ int main(int argc, char** argv) {
   double step_time = run(true);
   double fused_peak = peak_rss_bytes();
 
-  std::printf("peft-bench: LoRA r=%ld on q,k,v,o; Llama d=%ld, %ld layers, ff %ld, vocab %ld (untied); batch %ld x %ld\n",
-              long(rank), long(hidden), long(layers), long(intermediate), long(vocab), long(batch), long(length));
+  std::printf(
+      "peft-bench: LoRA r=%ld on q,k,v,o; Llama d=%ld, %ld layers, ff %ld, vocab %ld (untied); batch %ld x %ld\n",
+      long(rank), long(hidden), long(layers), long(intermediate), long(vocab), long(batch), long(length));
   std::printf("threads                    %d\n", used_threads);
   int64_t trainable_count = 0;
   for (auto& tensor : trainable) trainable_count += tensor.numel();

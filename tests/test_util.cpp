@@ -2,15 +2,15 @@
 
 #include "build_paths.h"
 
-#include <atomic>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 
@@ -31,6 +31,16 @@ std::string fixture(const std::string& relative) { return source_dir() + "/tests
 std::optional<std::string> shared_data_dir() {
   fs::path candidate = fs::path(source_dir()).parent_path() / "shared" / "data";
   if (fs::is_directory(candidate)) return candidate.string();
+  return std::nullopt;
+}
+
+std::optional<std::string> stories_tokenizer() {
+  std::string local = source_dir() + "/third_party/stories260K-hf/tokenizer.model";
+  if (fs::exists(local)) return local;
+  if (auto shared = shared_data_dir()) {
+    std::string path = *shared + "/stories260K-hf/tokenizer.model";
+    if (fs::exists(path)) return path;
+  }
   return std::nullopt;
 }
 

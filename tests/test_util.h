@@ -17,6 +17,9 @@ std::string fixture(const std::string& relative);
 // ../shared/data when it exists next to the repository, else nullopt (tests then GTEST_SKIP()).
 std::optional<std::string> shared_data_dir();
 
+// stories260K's tokenizer.model: the repository's copy (third_party/) when present, else the shared one.
+std::optional<std::string> stories_tokenizer();
+
 // A fresh empty directory under the system temp dir, unique per call.
 std::string temp_dir(const std::string& tag);
 

@@ -66,13 +66,13 @@ int main(int argc, char** argv) {
 
     auto examples = peft::load_examples(data_path, *tokenizer, std::min(max_length, config.max_position_embeddings));
     auto result = peft::evaluate(*model, examples, batch_size, tokenizer->pad_id(), device_used);
-    std::printf("loss: %.4f  perplexity: %.4f  (%ld scored tokens, %ld examples)\n", result.loss,
-                result.perplexity, long(result.tokens), long(result.examples));
+    std::printf("loss: %.4f  perplexity: %.4f  (%ld scored tokens, %ld examples)\n", result.loss, result.perplexity,
+                long(result.tokens), long(result.examples));
     if (!per_example_path.empty()) {
       std::string lines;
       for (const auto& example : result.per_example) {
-        lines += nlohmann::json{{"index", example.index}, {"tokens", example.tokens}, {"loss", example.loss}}.dump() +
-                 "\n";
+        lines +=
+            nlohmann::json{{"index", example.index}, {"tokens", example.tokens}, {"loss", example.loss}}.dump() + "\n";
       }
       peft::write_file_atomic(per_example_path, lines);
     }

@@ -40,7 +40,8 @@ struct Override {
 };
 
 Override parse_override(const std::string& text) {
-  const std::string usage = "invalid override '" + text + "': expected section.key=value, e.g. train.learning_rate=1e-4";
+  const std::string usage =
+      "invalid override '" + text + "': expected section.key=value, e.g. train.learning_rate=1e-4";
   size_t equals = text.find('=');
   if (equals == std::string::npos) throw Error(usage);
   std::string name = trim(text.substr(0, equals));
@@ -144,8 +145,8 @@ void read_data(Section& section, DataOptions& data) {
   section.finish();
   check_non_empty(section, "train", data.train);
   if (data.max_length < 2) {
-    section.fail("max_length", "must be at least 2 (an input and a target token), got " +
-                                   std::to_string(data.max_length));
+    section.fail("max_length",
+                 "must be at least 2 (an input and a target token), got " + std::to_string(data.max_length));
   }
   check_non_negative(section, "max_eval_examples", data.max_eval_examples);
 }

@@ -12,16 +12,16 @@
 namespace peft {
 
 struct ModelOptions {
-  std::string path;              // HF model directory (required)
+  std::string path;               // HF model directory (required)
   std::string dtype = "float32";  // compute dtype of the frozen base: float32 | bfloat16 | float16
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
   std::string tokenizer;          // tokenizer file or directory; default: the model directory
 };
 
 struct DataOptions {
-  std::string train;            // .jsonl ({"text"} or {"prompt","completion"}) or .txt (required)
-  std::string eval;             // held-out file, same formats (optional)
-  int64_t max_length = 512;     // tokens per example (truncation) and window length for .txt
+  std::string train;         // .jsonl ({"text"} or {"prompt","completion"}) or .txt (required)
+  std::string eval;          // held-out file, same formats (optional)
+  int64_t max_length = 512;  // tokens per example (truncation) and window length for .txt
   bool shuffle = true;
   int64_t max_eval_examples = 0;  // 0 = all
 };
@@ -43,18 +43,18 @@ struct TrainOptions {
   double adam_epsilon = 1e-8;
   std::string lr_scheduler = "linear";  // constant | linear | cosine
   int64_t warmup_steps = 0;
-  double warmup_ratio = 0.0;  // used when warmup_steps is 0
+  double warmup_ratio = 0.0;   // used when warmup_steps is 0
   double max_grad_norm = 1.0;  // 0 disables clipping
   int64_t seed = 42;
-  int64_t eval_every = 0;  // optimiser steps between evaluations; 0 = only at the end
+  int64_t eval_every = 0;       // optimiser steps between evaluations; 0 = only at the end
   int64_t eval_batch_size = 0;  // 0 = batch_size
   int64_t log_every = 10;
   int64_t threads = 0;  // intra-op threads; 0 = all available cores
 };
 
 struct OutputOptions {
-  std::string dir;  // required
-  bool overwrite = false;  // refuse to write into a non-empty directory unless set
+  std::string dir;         // required
+  bool overwrite = false;  // replace an adapter already in dir (otherwise that is an error)
 };
 
 struct RunConfig {

@@ -106,8 +106,7 @@ std::string emit_yaml(const YAML::Node& node) {
 }
 
 std::shared_ptr<Section::State> make_section_state(const YAML::Node& node, const std::string& file,
-                                                   const std::string& path,
-                                                   std::shared_ptr<YAML::Node> resolved,
+                                                   const std::string& path, std::shared_ptr<YAML::Node> resolved,
                                                    std::map<std::string, std::string> overrides) {
   auto state = std::make_shared<Section::State>();
   state->file = file;
@@ -131,8 +130,8 @@ std::shared_ptr<Section::State> make_section_state(const YAML::Node& node, const
     const std::string& key = pair.first.Scalar();
     auto previous = seen.find(key);
     if (previous != seen.end()) {
-      throw Error(yaml_location(file, pair.first) + ": duplicate key '" + path + "." + key +
-                  "' (first given at " + yaml_location(file, previous->second) + ")");
+      throw Error(yaml_location(file, pair.first) + ": duplicate key '" + path + "." + key + "' (first given at " +
+                  yaml_location(file, previous->second) + ")");
     }
     seen.emplace(key, pair.first);
   }
@@ -275,8 +274,9 @@ void Section::require(const std::string& key, std::string& value) {
       if (!state_->read.count(pair.first.Scalar())) unread.push_back(pair.first.Scalar());
     }
     std::string close = closest_match(key, unread);
-    if (!close.empty()) message += " ('" + state_->path + "." + close + "' at " + key_location(*state_, close) +
-                                   " looks like a misspelling of it)";
+    if (!close.empty())
+      message += " ('" + state_->path + "." + close + "' at " + key_location(*state_, close) +
+                 " looks like a misspelling of it)";
     throw Error(message);
   }
   get(key, value);

@@ -14,10 +14,10 @@
 namespace peft {
 
 struct Section::State {
-  YAML::Node node;              // the section's mapping (an empty map when the section is absent)
-  std::string file;             // the config file, for messages
-  std::string path;             // dotted path of this section: "model", "peft", ...
-  std::set<std::string> read;   // keys get() has consumed; finish() rejects the others
+  YAML::Node node;             // the section's mapping (an empty map when the section is absent)
+  std::string file;            // the config file, for messages
+  std::string path;            // dotted path of this section: "model", "peft", ...
+  std::set<std::string> read;  // keys get() has consumed; finish() rejects the others
   // key -> the "section.key=value" text given on the command line, for keys set by an override
   std::map<std::string, std::string> overrides;
   // Shared tree of effective values (given or default), keyed by section path then key.
@@ -27,8 +27,7 @@ struct Section::State {
 // Builds a section state, checking that `node` is a mapping (null counts as empty) whose keys are unique
 // scalars. `where` is the location of the section itself, used when the node is not a mapping.
 std::shared_ptr<Section::State> make_section_state(const YAML::Node& node, const std::string& file,
-                                                   const std::string& path,
-                                                   std::shared_ptr<YAML::Node> resolved,
+                                                   const std::string& path, std::shared_ptr<YAML::Node> resolved,
                                                    std::map<std::string, std::string> overrides = {});
 
 // "file:line" (1-based) for a node parsed from a file, or just "file" when the node has no position.

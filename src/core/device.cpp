@@ -10,7 +10,8 @@
 namespace peft {
 
 torch::Device resolve_device(const std::string& spelling) {
-  if (spelling == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (spelling == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   if (spelling == "cpu") return torch::Device(torch::kCPU);
   if (spelling == "cuda" || spelling.rfind("cuda:", 0) == 0) {
     check(torch::cuda::is_available(), "device '" + spelling + "' requested but CUDA is not available");
@@ -49,11 +50,14 @@ void warn_about_generic_blas_kernels() {
   if (!core_name || !core_name()) return;
   std::string core = core_name();
   if (core != "Prescott" && core != "Core2" && core != "Nehalem" && core != "Sandybridge") return;
-  const char* better = __builtin_cpu_supports("avx512f") ? "SkylakeX" : __builtin_cpu_supports("avx2") ? "Haswell" : nullptr;
+  const char* better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                       : __builtin_cpu_supports("avx2")  ? "Haswell"
+                                                         : nullptr;
   if (!better) return;
-  spdlog::warn("OpenBLAS is using its generic '{}' kernels on a CPU with {}; matrix products are several times "
-               "slower than they could be. Run with OPENBLAS_CORETYPE={} in the environment to fix it.",
-               core, std::string(better) == "SkylakeX" ? "AVX-512" : "AVX2", better);
+  spdlog::warn(
+      "OpenBLAS is using its generic '{}' kernels on a CPU with {}; matrix products are several times "
+      "slower than they could be. Run with OPENBLAS_CORETYPE={} in the environment to fix it.",
+      core, std::string(better) == "SkylakeX" ? "AVX-512" : "AVX2", better);
 }
 
 }  // namespace
@@ -68,7 +72,7 @@ int configure_threads(int64_t requested) {
   if (threads <= 0) {
     cpu_set_t set;
     threads = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
-                                                            : static_cast<int>(std::thread::hardware_concurrency());
+                                                           : static_cast<int>(std::thread::hardware_concurrency());
     if (threads <= 0) threads = 1;
   }
   torch::set_num_threads(threads);

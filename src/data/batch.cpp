@@ -20,8 +20,8 @@ Batch collate(const std::vector<const Example*>& examples, int64_t pad_id) {
   for (const Example* example : examples) {
     check(example != nullptr, "cannot collate a null example");
     check(example->input_ids.size() == example->labels.size(),
-          "cannot collate an example whose labels (" + std::to_string(example->labels.size()) +
-              ") and input ids (" + std::to_string(example->input_ids.size()) + ") differ in length");
+          "cannot collate an example whose labels (" + std::to_string(example->labels.size()) + ") and input ids (" +
+              std::to_string(example->input_ids.size()) + ") differ in length");
     length = std::max(length, example->input_ids.size());
   }
 

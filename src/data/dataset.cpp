@@ -1,7 +1,7 @@
 #include "data/dataset.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -51,8 +51,7 @@ void truncate(Example& example, int64_t max_length) {
 
 // One record: {"prompt", "completion"} (preferred when both are strings, as TRL does) or {"text"}.
 // Returns false when the record has neither form.
-bool record_to_example(const nlohmann::json& record, const Tokenizer& tokenizer, int64_t max_length,
-                       Example& example) {
+bool record_to_example(const nlohmann::json& record, const Tokenizer& tokenizer, int64_t max_length, Example& example) {
   if (!record.is_object()) return false;
   auto prompt = record.find("prompt");
   auto completion = record.find("completion");
@@ -83,8 +82,8 @@ bool record_to_example(const nlohmann::json& record, const Tokenizer& tokenizer,
 
 const char* kExpectedRecord = "expected a \"text\" string or \"prompt\" and \"completion\" strings";
 
-std::vector<Example> load_json_lines(const std::string& path, const std::string& contents,
-                                     const Tokenizer& tokenizer, int64_t max_length) {
+std::vector<Example> load_json_lines(const std::string& path, const std::string& contents, const Tokenizer& tokenizer,
+                                     int64_t max_length) {
   std::vector<Example> examples;
   std::istringstream lines(contents);
   std::string line;

@@ -38,8 +38,8 @@ EvalResult evaluate(CausalLM& model, const std::vector<Example>& examples, int64
     // Sum and count per example of this batch.
     auto row = scored.row;
     auto sums = torch::zeros({static_cast<int64_t>(members.size())}, nll.options()).index_add_(0, row, nll);
-    auto counts = torch::zeros({static_cast<int64_t>(members.size())}, nll.options())
-                      .index_add_(0, row, torch::ones_like(nll));
+    auto counts =
+        torch::zeros({static_cast<int64_t>(members.size())}, nll.options()).index_add_(0, row, torch::ones_like(nll));
     sums = sums.to(torch::kCPU, torch::kDouble);
     counts = counts.to(torch::kCPU, torch::kDouble);
     for (size_t i = 0; i < members.size(); ++i) {

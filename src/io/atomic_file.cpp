@@ -32,8 +32,8 @@ std::string parent_directory(const std::string& path) {
 // Makes the rename itself durable. Some filesystems cannot fsync a directory (EINVAL); that is not an error.
 void fsync_directory(const std::string& directory, const std::string& path) {
   int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw Error("cannot write " + path + ": cannot open directory " + directory + " to fsync it: " +
-                          errno_text(errno));
+  if (fd < 0)
+    throw Error("cannot write " + path + ": cannot open directory " + directory + " to fsync it: " + errno_text(errno));
   int result = ::fsync(fd);
   int error = errno;
   ::close(fd);
@@ -67,7 +67,8 @@ void AtomicFile::write(const void* data, size_t size) {
       if (errno == EINTR) continue;
       throw Error("cannot write " + path_ + " (temporary " + temporary_path_ + "): " + errno_text(errno));
     }
-    if (written == 0) throw Error("cannot write " + path_ + " (temporary " + temporary_path_ + "): write made no progress");
+    if (written == 0)
+      throw Error("cannot write " + path_ + " (temporary " + temporary_path_ + "): write made no progress");
     bytes += written;
     size -= static_cast<size_t>(written);
   }

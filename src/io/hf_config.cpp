@@ -10,8 +10,7 @@ namespace peft {
 namespace {
 
 // Architectures of the Llama family: same block, differing only in config defaults and biases.
-const std::vector<std::string> kSupportedArchitectures = {"LlamaForCausalLM", "MistralForCausalLM",
-                                                          "Qwen2ForCausalLM"};
+const std::vector<std::string> kSupportedArchitectures = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
 
 template <typename T>
 void read_key(const nlohmann::json& json, const std::string& file, const char* key, T& value, bool required) {

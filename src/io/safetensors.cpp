@@ -12,10 +12,10 @@
 #include <sstream>
 
 #include <fcntl.h>
-#include <nlohmann/json.hpp>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -36,8 +36,8 @@ struct DtypeEntry {
 };
 
 constexpr DtypeEntry kDtypes[] = {
-    {"F64", torch::kDouble}, {"F32", torch::kFloat},  {"F16", torch::kHalf}, {"BF16", torch::kBFloat16},
-    {"I64", torch::kLong},   {"I32", torch::kInt},    {"I16", torch::kShort}, {"I8", torch::kChar},
+    {"F64", torch::kDouble}, {"F32", torch::kFloat}, {"F16", torch::kHalf},  {"BF16", torch::kBFloat16},
+    {"I64", torch::kLong},   {"I32", torch::kInt},   {"I16", torch::kShort}, {"I8", torch::kChar},
     {"U8", torch::kByte},    {"BOOL", torch::kBool},
 };
 
@@ -198,8 +198,7 @@ std::shared_ptr<File> File::open(const std::string& path) {
   void* mapping = ::mmap(nullptr, file_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   int map_error = errno;
   ::close(fd);
-  if (mapping == MAP_FAILED)
-    throw Error("cannot map safetensors file " + path + ": " + std::strerror(map_error));
+  if (mapping == MAP_FAILED) throw Error("cannot map safetensors file " + path + ": " + std::strerror(map_error));
 
   std::shared_ptr<File> file(new File());  // from here on its destructor unmaps, also when validation throws
   file->path_ = path;
@@ -261,7 +260,8 @@ torch::Tensor File::tensor(const std::string& name) const {
   if (reinterpret_cast<uintptr_t>(data) % c10::elementSize(info.dtype) != 0)
     return torch::from_blob(data, info.shape, options).clone();
   std::shared_ptr<const File> keep_alive = self_.lock();
-  return torch::from_blob(data, info.shape, [keep_alive](void*) {}, options);
+  return torch::from_blob(
+      data, info.shape, [keep_alive](void*) {}, options);
 }
 
 // ---- Checkpoint ----
@@ -275,13 +275,13 @@ Checkpoint Checkpoint::open_file(const std::string& path) {
 }
 
 Checkpoint Checkpoint::open_directory(const std::string& directory) {
-  if (!fs::is_directory(directory)) throw Error("model directory " + directory + " does not exist or is not a directory");
+  if (!fs::is_directory(directory))
+    throw Error("model directory " + directory + " does not exist or is not a directory");
   const fs::path dir(directory);
   if (fs::exists(dir / "model.safetensors")) return open_file((dir / "model.safetensors").string());
 
   const std::string index_path = (dir / "model.safetensors.index.json").string();
-  if (!fs::exists(index_path))
-    throw Error("no model.safetensors or model.safetensors.index.json in " + directory);
+  if (!fs::exists(index_path)) throw Error("no model.safetensors or model.safetensors.index.json in " + directory);
   std::ifstream in(index_path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();

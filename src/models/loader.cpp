@@ -38,13 +38,12 @@ std::shared_ptr<CausalLM> load_model(const std::string& directory, const LoadOpt
   std::set<std::string> used;
   for (auto& item : model->named_parameters(/*recurse=*/true)) {
     const std::string& name = item.key();
-    check(checkpoint.contains(name), checkpoint.describe() + ": tensor '" + name +
-                                         "' required by " + config.architecture +
-                                         " is missing (is this the right model directory?)");
+    check(checkpoint.contains(name), checkpoint.describe() + ": tensor '" + name + "' required by " +
+                                         config.architecture + " is missing (is this the right model directory?)");
     auto source = checkpoint.tensor(name);
-    check(source.sizes() == item.value().sizes(),
-          checkpoint.describe() + ": tensor '" + name + "' has shape " + shape_string(source.sizes()) +
-              " but config.json implies " + shape_string(item.value().sizes()));
+    check(source.sizes() == item.value().sizes(), checkpoint.describe() + ": tensor '" + name + "' has shape " +
+                                                      shape_string(source.sizes()) + " but config.json implies " +
+                                                      shape_string(item.value().sizes()));
     item.value().copy_(source);
     used.insert(name);
   }

@@ -120,9 +120,9 @@ class Lora : public Method {
                 c10::str(parameter.tensor.sizes()) + " (was it trained for another base model?)");
       parameter.tensor.copy_(it->second);
     }
-    check(tensors.size() == expected.size(),
-          "adapter has " + std::to_string(tensors.size()) + " tensors but its config implies " +
-              std::to_string(expected.size()) + " (target_modules or bias setting disagrees with the file)");
+    check(tensors.size() == expected.size(), "adapter has " + std::to_string(tensors.size()) +
+                                                 " tensors but its config implies " + std::to_string(expected.size()) +
+                                                 " (target_modules or bias setting disagrees with the file)");
   }
 
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
@@ -144,7 +144,7 @@ class Lora : public Method {
         {"fan_in_fan_out", false},
         {"inference_mode", true},
         {"init_lora_weights", o.init_lora_weights == "gaussian" ? nlohmann::json("gaussian")
-                                                                 : nlohmann::json(o.init_lora_weights == "true")},
+                                                                : nlohmann::json(o.init_lora_weights == "true")},
         {"layer_replication", nullptr},
         {"layers_pattern", nullptr},
         {"layers_to_transform", nullptr},
@@ -228,7 +228,8 @@ std::shared_ptr<MethodOptions> LoraOptions::from_adapter_config(const nlohmann::
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("adapter_config.json: ") + e.what());
   }
-  options->target_modules = string_or_list_from_json(config.value("target_modules", nlohmann::json()), "target_modules");
+  options->target_modules =
+      string_or_list_from_json(config.value("target_modules", nlohmann::json()), "target_modules");
   if (config.contains("exclude_modules")) {
     options->exclude_modules = string_or_list_from_json(config["exclude_modules"], "exclude_modules");
   }

@@ -49,8 +49,7 @@ TargetMatch match_targets(CausalLM& model, const StringOrList& targets, const St
   std::vector<std::string> available;
   for (auto& [path, projection] : model.projections()) {
     std::string name = last_component(path);
-    if (!model.is_output_head(path) &&
-        std::find(available.begin(), available.end(), name) == available.end()) {
+    if (!model.is_output_head(path) && std::find(available.begin(), available.end(), name) == available.end()) {
       available.push_back(name);
     }
     bool selected = all_linear ? !model.is_output_head(path) : matches(targets, path);

@@ -14,8 +14,8 @@ namespace peft {
 class CausalLM;
 
 struct TargetMatch {
-  std::vector<std::string> paths;   // matched module paths, in model order
-  std::vector<std::string> saved;   // target_modules as adapter_config.json records them
+  std::vector<std::string> paths;  // matched module paths, in model order
+  std::vector<std::string> saved;  // target_modules as adapter_config.json records them
 };
 
 // Throws peft::Error "<option> <targets> matched no module; available: q_proj, k_proj, ..." when nothing

@@ -32,8 +32,8 @@ class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCros
     int64_t rows = hidden.size(0), step = chunk_rows(weight.size(0));
     auto loss = torch::zeros({}, hidden.options().dtype(torch::kFloat));
     torch::Tensor grad_hidden = hidden_grad ? torch::empty_like(hidden) : torch::Tensor();
-    torch::Tensor grad_weight = weight_grad ? torch::zeros_like(weight, weight.options().dtype(torch::kFloat))
-                                            : torch::Tensor();
+    torch::Tensor grad_weight =
+        weight_grad ? torch::zeros_like(weight, weight.options().dtype(torch::kFloat)) : torch::Tensor();
     for (int64_t start = 0; start < rows; start += step) {
       int64_t n = std::min(step, rows - start);
       auto h = hidden.narrow(0, start, n);

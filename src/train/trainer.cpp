@@ -58,6 +58,11 @@ Trainer::Trainer(RunConfig config) : config_(std::move(config)) {}
 Trainer::~Trainer() = default;
 
 void Trainer::setup() {
+  // Refuse to replace an earlier run's adapter unless asked to: it may be hours of work.
+  std::string previous = config_.output.dir + "/adapter_model.safetensors";
+  check(config_.output.overwrite || !std::filesystem::exists(previous),
+        config_.source + ": output.dir " + config_.output.dir +
+            " already holds an adapter; choose another directory or set output.overwrite=true");
   int threads = configure_threads(config_.train.threads);
   device_ = resolve_device(config_.model.device);
   spdlog::info("device {}, {} thread(s), base dtype {}", device_.str(), threads, config_.model.dtype);
@@ -108,7 +113,9 @@ double Trainer::evaluate_held_out(int64_t step) {
   if (eval_examples_.empty()) return -1.0;
   int64_t batch_size = config_.train.eval_batch_size > 0 ? config_.train.eval_batch_size : config_.train.batch_size;
   auto result = evaluate(*model_, eval_examples_, batch_size, tokenizer_->pad_id(), device_);
-  log_json({{"step", step}, {"eval_loss", result.loss}, {"eval_perplexity", result.perplexity},
+  log_json({{"step", step},
+            {"eval_loss", result.loss},
+            {"eval_perplexity", result.perplexity},
             {"eval_tokens", result.tokens}});
   return result.loss;
 }
@@ -149,7 +156,8 @@ TrainSummary Trainer::train() {
 
   TrainSummary summary;
   summary.base_eval_loss = evaluate_held_out(0);
-  if (summary.base_eval_loss >= 0) std::fprintf(stderr, "held-out loss before training: %.4f\n", summary.base_eval_loss);
+  if (summary.base_eval_loss >= 0)
+    std::fprintf(stderr, "held-out loss before training: %.4f\n", summary.base_eval_loss);
   std::fprintf(stderr, "training %ld step(s): %zu examples, batch %ld x %ld accumulation, %ld batch(es) per epoch\n",
                long(total_steps), train_examples_.size(), long(t.batch_size), long(t.gradient_accumulation_steps),
                long(batches));
@@ -164,20 +172,20 @@ TrainSummary Trainer::train() {
       std::vector<const Example*> members;
       for (size_t i : sampler.batch(epoch, static_cast<size_t>(index))) members.push_back(&train_examples_[i]);
       Batch batch = collate(members, tokenizer_->pad_id()).to(device_);
-      if (batch.scored_tokens == 0) continue;
-      auto loss = causal_lm_loss(*model_, batch);
-      (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
-      step_loss += loss.item<double>();
-      tokens += batch.tokens;
-      ++micro;
+      if (batch.scored_tokens > 0) {  // a batch whose labels are all -100 has nothing to learn from
+        auto loss = causal_lm_loss(*model_, batch);
+        (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
+        step_loss += loss.item<double>();
+        tokens += batch.tokens;
+        ++micro;
+      }
       bool epoch_end = index + 1 == batches;
-      if (micro % t.gradient_accumulation_steps != 0 && !epoch_end) continue;
+      if (micro == 0 || (micro % t.gradient_accumulation_steps != 0 && !epoch_end)) continue;
 
       int64_t accumulated = (micro - 1) % t.gradient_accumulation_steps + 1;
       double lr = schedule.at(step);
       for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-      double grad_norm = t.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(parameters, t.max_grad_norm)
-                                             : 0.0;
+      double grad_norm = t.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(parameters, t.max_grad_norm) : 0.0;
       optimizer.step();
       optimizer.zero_grad();
       micro = 0;
@@ -189,13 +197,19 @@ TrainSummary Trainer::train() {
       double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
       double tokens_per_second = tokens / std::max(elapsed, 1e-9);
       double eta = elapsed / step * static_cast<double>(total_steps - step);
-      log_json({{"step", step}, {"epoch", epoch}, {"loss", mean_loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                {"tokens", tokens}, {"tokens_per_second", tokens_per_second}, {"elapsed_seconds", elapsed}});
+      log_json({{"step", step},
+                {"epoch", epoch},
+                {"loss", mean_loss},
+                {"lr", lr},
+                {"grad_norm", grad_norm},
+                {"tokens", tokens},
+                {"tokens_per_second", tokens_per_second},
+                {"elapsed_seconds", elapsed}});
       bool report = step % std::max<int64_t>(1, t.log_every) == 0 || step == total_steps;
       if (interactive || report) {
         std::fprintf(stderr, "%sstep %ld/%ld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s%s",
-                     interactive ? "\r\033[K" : "", long(step), long(total_steps), mean_loss, lr,
-                     tokens_per_second, format_duration(eta).c_str(), interactive && !report ? "" : "\n");
+                     interactive ? "\r\033[K" : "", long(step), long(total_steps), mean_loss, lr, tokens_per_second,
+                     format_duration(eta).c_str(), interactive && !report ? "" : "\n");
       }
       if (t.eval_every > 0 && step % t.eval_every == 0 && step < total_steps) {
         double eval_loss = evaluate_held_out(step);
@@ -206,8 +220,11 @@ TrainSummary Trainer::train() {
   summary.steps = step;
   summary.final_eval_loss = evaluate_held_out(step);
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  log_json({{"event", "done"}, {"steps", step}, {"elapsed_seconds", elapsed},
-            {"base_eval_loss", summary.base_eval_loss}, {"final_eval_loss", summary.final_eval_loss}});
+  log_json({{"event", "done"},
+            {"steps", step},
+            {"elapsed_seconds", elapsed},
+            {"base_eval_loss", summary.base_eval_loss},
+            {"final_eval_loss", summary.final_eval_loss}});
   return summary;
 }
 

@@ -26,12 +26,15 @@ double parse_loss(const std::string& output) {
 
 std::string write_config(const std::string& work) {
   return test::write_text(work + "/run.yaml",
-                          "model: {path: " + model_dir() + ", device: cpu}\n"
-                          "data: {train: " + data("train.txt") + ", eval: " + data("eval.txt") +
+                          "model: {path: " + model_dir() +
+                              ", device: cpu}\n"
+                              "data: {train: " +
+                              data("train.txt") + ", eval: " + data("eval.txt") +
                               ", max_length: 64, max_eval_examples: 24}\n"
-                          "peft: {method: lora, r: 8, lora_alpha: 16, target_modules: all-linear}\n"
-                          "train: {max_steps: 40, batch_size: 8, learning_rate: 0.005, log_every: 10, threads: 1}\n"
-                          "output: {dir: " + work + "/adapter}\n");
+                              "peft: {method: lora, r: 8, lora_alpha: 16, target_modules: all-linear}\n"
+                              "train: {max_steps: 40, batch_size: 8, learning_rate: 0.005, log_every: 10, threads: 1}\n"
+                              "output: {dir: " +
+                              work + "/adapter}\n");
 }
 
 // One training run, then everything that uses its adapter (ctest runs each test in its own process).
@@ -40,6 +43,11 @@ TEST(EndToEnd, TrainEvaluateAndGenerate) {
   auto train = test::run_command(tool("peft-train") + " --config " + write_config(work));
   ASSERT_EQ(train.exit_code, 0) << train.output;
   EXPECT_NE(train.output.find("held-out loss: "), std::string::npos) << train.output;
+
+  // A second run into the same directory refuses to replace the adapter.
+  auto again = test::run_command(tool("peft-train") + " --config " + work + "/run.yaml");
+  EXPECT_EQ(again.exit_code, 1) << again.output;
+  EXPECT_NE(again.output.find("already holds an adapter"), std::string::npos) << again.output;
 
   // The loss falls.
   std::ifstream log(work + "/adapter/train_log.jsonl");
@@ -64,7 +72,8 @@ TEST(EndToEnd, TrainEvaluateAndGenerate) {
   std::string eval = tool("peft-eval") + " --threads 1 --model " + model_dir();
   std::string on_data = " --data " + data("eval.txt") + " --max-length 64";
   auto base = test::run_command(eval + on_data);
-  auto adapted = test::run_command(eval + on_data + " --adapter " + work + "/adapter --per-example " + work + "/per.jsonl");
+  auto adapted =
+      test::run_command(eval + on_data + " --adapter " + work + "/adapter --per-example " + work + "/per.jsonl");
   ASSERT_EQ(base.exit_code, 0) << base.output;
   ASSERT_EQ(adapted.exit_code, 0) << adapted.output;
   double base_loss = parse_loss(base.output), adapted_loss = parse_loss(adapted.output);
@@ -123,8 +132,8 @@ TEST(EndToEnd, BadInputsGiveOneClearError) {
   expect_one_line_error(test::run_command(train + "data.train=" + empty), "no examples");
   std::string malformed = test::write_text(work + "/bad.jsonl", "{\"text\": \"ok\"}\n{\"text\": oops}\n");
   expect_one_line_error(test::run_command(train + "data.train=" + malformed), "bad.jsonl:2");
-  expect_one_line_error(test::run_command(tool("peft-eval") + " --model " + model_dir() + " --adapter /nonexistent --data " +
-                                          data("eval.txt")),
+  expect_one_line_error(test::run_command(tool("peft-eval") + " --model " + model_dir() +
+                                          " --adapter /nonexistent --data " + data("eval.txt")),
                         "adapter directory not found");
 }
 

@@ -11,31 +11,31 @@ namespace peft {
 namespace {
 
 const char* kFull =
-    "model:\n"                        // 1
-    "  path: /models/tiny\n"          // 2
-    "  dtype: float32\n"              // 3
-    "  device: cpu\n"                 // 4
-    "  tokenizer: /models/tok.model\n"  // 5
-    "data:\n"                         // 6
-    "  train: train.jsonl\n"          // 7
-    "  eval: eval.jsonl\n"            // 8
-    "  max_length: 128\n"             // 9
-    "  shuffle: true\n"               // 10
-    "  max_eval_examples: 50\n"       // 11
-    "peft:\n"                         // 12
-    "  method: lora\n"                // 13
-    "  r: 16\n"                       // 14
-    "  lora_alpha: 32\n"              // 15
-    "  target_modules: [q_proj]\n"    // 16
-    "train:\n"                        // 17
-    "  epochs: 3\n"                   // 18
-    "  batch_size: 4\n"               // 19
+    "model:\n"                            // 1
+    "  path: /models/tiny\n"              // 2
+    "  dtype: float32\n"                  // 3
+    "  device: cpu\n"                     // 4
+    "  tokenizer: /models/tok.model\n"    // 5
+    "data:\n"                             // 6
+    "  train: train.jsonl\n"              // 7
+    "  eval: eval.jsonl\n"                // 8
+    "  max_length: 128\n"                 // 9
+    "  shuffle: true\n"                   // 10
+    "  max_eval_examples: 50\n"           // 11
+    "peft:\n"                             // 12
+    "  method: lora\n"                    // 13
+    "  r: 16\n"                           // 14
+    "  lora_alpha: 32\n"                  // 15
+    "  target_modules: [q_proj]\n"        // 16
+    "train:\n"                            // 17
+    "  epochs: 3\n"                       // 18
+    "  batch_size: 4\n"                   // 19
     "  gradient_accumulation_steps: 2\n"  // 20
-    "  learning_rate: 3e-4\n"         // 21
-    "  lr_scheduler: cosine\n"        // 22
-    "  warmup_ratio: 0.1\n"           // 23
-    "output:\n"                       // 24
-    "  dir: out/run1\n";              // 25
+    "  learning_rate: 3e-4\n"             // 21
+    "  lr_scheduler: cosine\n"            // 22
+    "  warmup_ratio: 0.1\n"               // 23
+    "output:\n"                           // 24
+    "  dir: out/run1\n";                  // 25
 
 // A minimal valid config; tests append one more section (train) to it, starting at line 9.
 const std::string kMinimal =
@@ -127,8 +127,8 @@ TEST(RunConfig, OverridesAreTypedAndApplied) {
   std::string path = write_config(kFull);
   RunConfig config = RunConfig::load(
       path, {"train.learning_rate=1e-4", "peft.target_modules=[q_proj, v_proj]", "peft.r=4", "model.dtype=bfloat16",
-             "data.shuffle=false", "train.max_steps=5", "train.seed=7", "output.overwrite=true",
-             "model.device=cuda:1", "data.eval=", "peft.target_modules=all-linear"});
+             "data.shuffle=false", "train.max_steps=5", "train.seed=7", "output.overwrite=true", "model.device=cuda:1",
+             "data.eval=", "peft.target_modules=all-linear"});
   EXPECT_DOUBLE_EQ(config.train.learning_rate, 1e-4);
   EXPECT_EQ(lora(config).r, 4);
   // The later override of the same key wins, and a scalar makes target_modules a string.
@@ -168,8 +168,7 @@ TEST(RunConfig, MissingFileAndInvalidYaml) {
 }
 
 TEST(RunConfig, TopLevelShape) {
-  EXPECT_NE(load_error("- model\n- data\n").find("RUN:1: the config must be a mapping of sections"),
-            std::string::npos);
+  EXPECT_NE(load_error("- model\n- data\n").find("RUN:1: the config must be a mapping of sections"), std::string::npos);
   EXPECT_NE(load_error("just text\n").find("must be a mapping of sections"), std::string::npos);
   EXPECT_EQ(load_error(kMinimal + "trian:\n  epochs: 2\n"),
             "RUN:9: unknown section 'trian' (did you mean 'train'?); sections are model, data, peft, train, output");
@@ -188,14 +187,17 @@ TEST(RunConfig, TopLevelShape) {
 TEST(RunConfig, UnknownKeysGetAHintInEverySection) {
   EXPECT_EQ(load_error("model:\n  path: /m\n  dtpye: float16\n" + kMinimal.substr(kMinimal.find("data:"))),
             "RUN:3: unknown key 'model.dtpye' (did you mean 'dtype'?)");
-  std::string data = "model:\n  path: /m\ndata:\n  train: t\n  shufle: false\npeft:\n  method: lora\noutput:\n  dir: o\n";
+  std::string data =
+      "model:\n  path: /m\ndata:\n  train: t\n  shufle: false\npeft:\n  method: lora\noutput:\n  dir: o\n";
   EXPECT_EQ(load_error(data), "RUN:5: unknown key 'data.shufle' (did you mean 'shuffle'?)");
   EXPECT_EQ(load_error(kMinimal + "train:\n  lerning_rate: 0.1\n"),
             "RUN:10: unknown key 'train.lerning_rate' (did you mean 'learning_rate'?)");
   EXPECT_EQ(load_error(kMinimal + "train:\n  zzzzzzzzzzzzzzz: 0.1\n"), "RUN:10: unknown key 'train.zzzzzzzzzzzzzzz'");
-  std::string output = "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: lora\noutput:\n  dir: o\n  overwrit: true\n";
+  std::string output =
+      "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: lora\noutput:\n  dir: o\n  overwrit: true\n";
   EXPECT_EQ(load_error(output), "RUN:9: unknown key 'output.overwrit' (did you mean 'overwrite'?)");
-  std::string peft = "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: lora\n  lora_alpah: 4\noutput:\n  dir: o\n";
+  std::string peft =
+      "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: lora\n  lora_alpah: 4\noutput:\n  dir: o\n";
   EXPECT_EQ(load_error(peft), "RUN:7: unknown key 'peft.lora_alpah' (did you mean 'lora_alpha'?)");
 }
 
@@ -213,13 +215,15 @@ TEST(RunConfig, WrongTypes) {
   EXPECT_EQ(load_error(kMinimal + "train:\n  epochs: 1.5\n"), "RUN:10: train.epochs: expected an integer, got '1.5'");
   EXPECT_EQ(load_error(kMinimal + "train:\n  learning_rate: fast\n"),
             "RUN:10: train.learning_rate: expected a number, got 'fast'");
-  std::string output = "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: lora\noutput:\n  dir: o\n  overwrite: yes\n";
+  std::string output =
+      "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: lora\noutput:\n  dir: o\n  overwrite: yes\n";
   EXPECT_EQ(load_error(output), "RUN:9: output.overwrite: expected true or false, got 'yes'");
   EXPECT_EQ(load_error(kMinimal, {"train.learning_rate=abc"}),
             "command line override train.learning_rate=abc: train.learning_rate: expected a number, got 'abc'");
   EXPECT_EQ(load_error(kMinimal, {"model.path=[a, b]"}),
             "command line override model.path=[a, b]: model.path: expected a string, got a list");
-  EXPECT_EQ(load_error(kMinimal, {"peft.r=2.5"}), "command line override peft.r=2.5: peft.r: expected an integer, got '2.5'");
+  EXPECT_EQ(load_error(kMinimal, {"peft.r=2.5"}),
+            "command line override peft.r=2.5: peft.r: expected an integer, got '2.5'");
 }
 
 TEST(RunConfig, InvalidChoicesAndValues) {
@@ -262,7 +266,8 @@ TEST(RunConfig, InvalidChoicesAndValues) {
   // epochs 0 is fine when max_steps decides the length.
   EXPECT_NO_THROW(RunConfig::load(write_config(kMinimal + "train:\n  epochs: 0\n  max_steps: 10\n")));
 
-  std::string data = "model:\n  path: /m\ndata:\n  train: t\n  max_length: 1\npeft:\n  method: lora\noutput:\n  dir: o\n";
+  std::string data =
+      "model:\n  path: /m\ndata:\n  train: t\n  max_length: 1\npeft:\n  method: lora\noutput:\n  dir: o\n";
   EXPECT_NE(load_error(data).find("RUN:5: data.max_length: must be at least 2"), std::string::npos);
   EXPECT_NE(load_error(kMinimal, {"data.max_eval_examples=-1"})
                 .find("command line override data.max_eval_examples=-1: data.max_eval_examples: must not be negative"),

@@ -114,8 +114,7 @@ TEST(Section, IntegerErrorsNameFileLineAndKey) {
   EXPECT_EQ(error_of([&] { s.get("c", value); }), "cfg.yaml:3: train.c: expected an integer, got '1.5'");
   EXPECT_EQ(error_of([&] { s.get("d", value); }), "cfg.yaml:4: train.d: expected an integer, got a list");
   EXPECT_NE(error_of([&] { s.get("e", value); }).find("expected an integer, got '1e3'"), std::string::npos);
-  EXPECT_NE(error_of([&] { s.get("f", value); }).find("cfg.yaml:6: train.f: expected an integer"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { s.get("f", value); }).find("cfg.yaml:6: train.f: expected an integer"), std::string::npos);
   EXPECT_EQ(value, 0);  // a failed get leaves the value alone
 }
 
@@ -141,8 +140,7 @@ TEST(Section, BoolAcceptsOnlyTrueAndFalse) {
   EXPECT_TRUE(value);
   EXPECT_EQ(error_of([&] { s.get("b", value); }), "cfg.yaml:2: train.b: expected true or false, got 'yes'");
   EXPECT_EQ(error_of([&] { s.get("c", value); }), "cfg.yaml:3: train.c: expected true or false, got '1'");
-  EXPECT_EQ(error_of([&] { s.get("d", value); }),
-            "cfg.yaml:4: train.d: expected true or false, got an empty value");
+  EXPECT_EQ(error_of([&] { s.get("d", value); }), "cfg.yaml:4: train.d: expected true or false, got an empty value");
 }
 
 TEST(Section, StringAndListErrors) {
@@ -151,8 +149,7 @@ TEST(Section, StringAndListErrors) {
   std::vector<std::string> list;
   StringOrList either;
   EXPECT_EQ(error_of([&] { s.get("name", text); }), "cfg.yaml:1: peft.name: expected a string, got a list");
-  EXPECT_EQ(error_of([&] { s.get("list", list); }),
-            "cfg.yaml:2: peft.list: expected a list of strings, got 'q_proj'");
+  EXPECT_EQ(error_of([&] { s.get("list", list); }), "cfg.yaml:2: peft.list: expected a list of strings, got 'q_proj'");
   EXPECT_EQ(error_of([&] { s.get("nested", list); }),
             "cfg.yaml:3: peft.nested: expected a list of strings, got a list at item 2");
   EXPECT_EQ(error_of([&] { s.get("blank", text); }), "cfg.yaml:4: peft.blank: expected a string, got an empty value");
@@ -178,7 +175,9 @@ TEST(Section, RequireNamesTheMissingKeyAndAMisspelling) {
 TEST(Section, GetChoiceListsTheAllowedValues) {
   Section s = make("scheduler: cosin\nother: linear\n");
   std::string value = "linear";
-  EXPECT_EQ(error_of([&] { s.get_choice("scheduler", value, {"constant", "linear", "cosine"}); }),
+  EXPECT_EQ(error_of([&] {
+              s.get_choice("scheduler", value, {"constant", "linear", "cosine"});
+            }),
             "cfg.yaml:1: train.scheduler: expected one of constant, linear, cosine, got 'cosin' "
             "(did you mean 'cosine'?)");
   s.get_choice("other", value, {"constant", "linear", "cosine"});
@@ -197,7 +196,8 @@ TEST(Section, FinishReportsTheFirstUnreadKeyWithAHint) {
   double lr = 0;
   s.get("epochs", epochs);
   s.get("learning_rate", lr);
-  EXPECT_EQ(error_of([&] { s.finish(); }), "cfg.yaml:3: unknown key 'train.lerning_rate' (did you mean 'learning_rate'?)");
+  EXPECT_EQ(error_of([&] { s.finish(); }),
+            "cfg.yaml:3: unknown key 'train.lerning_rate' (did you mean 'learning_rate'?)");
 
   Section far = make("epochs: 1\nzzzzzzzzzzzzzz: 3\n");
   far.get("epochs", epochs);

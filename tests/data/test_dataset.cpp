@@ -18,20 +18,10 @@ using peft::test::write_text;
 
 namespace {
 
-std::optional<std::string> stories_tokenizer() {
-  std::string local = source_dir() + "/third_party/stories260K-hf/tokenizer.model";
-  if (fs::exists(local)) return local;
-  if (auto shared = shared_data_dir()) {
-    std::string path = *shared + "/stories260K-hf/tokenizer.model";
-    if (fs::exists(path)) return path;
-  }
-  return std::nullopt;
-}
-
-#define REQUIRE_TOKENIZER(var)                                                  \
-  auto var##_path = stories_tokenizer();                                        \
-  if (!var##_path) GTEST_SKIP() << "stories260K tokenizer.model not found";      \
-  auto var##_owner = load_tokenizer(*var##_path, 1, 2);                         \
+#define REQUIRE_TOKENIZER(var)                                              \
+  auto var##_path = peft::test::stories_tokenizer();                        \
+  if (!var##_path) GTEST_SKIP() << "stories260K tokenizer.model not found"; \
+  auto var##_owner = load_tokenizer(*var##_path, 1, 2);                     \
   const Tokenizer& var = *var##_owner
 
 // One id per byte (ids 3..258), for the tests about file handling that need no real vocabulary.
@@ -101,8 +91,8 @@ TEST(Dataset, PromptCompletionScoresOnlyCompletionAndEos) {
 
 TEST(Dataset, PromptCompletionWinsOverTextWhenBothArePresent) {
   ByteTokenizer tokenizer;
-  std::string path = write_text(temp_dir("data") + "/both.jsonl",
-                                R"({"text": "ab", "prompt": "p", "completion": "c"})" "\n");
+  std::string path = write_text(temp_dir("data") + "/both.jsonl", R"({"text": "ab", "prompt": "p", "completion": "c"})"
+                                                                  "\n");
   auto examples = load_examples(path, tokenizer, 64);
   ASSERT_EQ(examples.size(), 1u);
   EXPECT_EQ(examples[0].input_ids, (std::vector<int64_t>{1, 'p' + 3, 'c' + 3, 2}));
@@ -122,8 +112,8 @@ TEST(Dataset, BlankLinesAndCrlfAreSkippedAndFormatsMayMix) {
 TEST(Dataset, LongExamplesAreTruncated) {
   REQUIRE_TOKENIZER(tokenizer);
   std::string text = "Once upon a time, there was a little girl named Lily. She loved to play in the park.";
-  std::string path = write_text(temp_dir("data") + "/long.jsonl",
-                                "{\"text\": \"" + text + "\"}\n{\"prompt\": \"" + text + "\", \"completion\": \" Yes.\"}\n");
+  std::string path = write_text(temp_dir("data") + "/long.jsonl", "{\"text\": \"" + text + "\"}\n{\"prompt\": \"" +
+                                                                      text + "\", \"completion\": \" Yes.\"}\n");
   auto full = concat({{1}, tokenizer.encode(text), {2}});
   ASSERT_GT(full.size(), 8u);
   auto examples = load_examples(path, tokenizer, 8);
@@ -144,8 +134,8 @@ TEST(Dataset, TextFileIsCutIntoConsecutiveWindows) {
   std::string path = write_text(temp_dir("data") + "/corpus.txt", content);
   auto stream = concat({{1}, tokenizer.encode(content), {2}});
   ASSERT_GT(stream.size(), 20u);
-  for (int64_t max_length : {int64_t(7), int64_t(16), static_cast<int64_t>(stream.size()),
-                             static_cast<int64_t>(stream.size()) + 5}) {
+  for (int64_t max_length :
+       {int64_t(7), int64_t(16), static_cast<int64_t>(stream.size()), static_cast<int64_t>(stream.size()) + 5}) {
     auto examples = load_examples(path, tokenizer, max_length);
     size_t full = stream.size() / max_length, rest = stream.size() % max_length;
     ASSERT_EQ(examples.size(), full + (rest >= 2 ? 1 : 0)) << "max_length " << max_length;
@@ -183,10 +173,12 @@ TEST(Dataset, JsonArrayFilesAreRead) {
   // A .json file holding JSON Lines is read as such.
   examples = load_examples(write_text(dir + "/b.json", "{\"text\": \"x\"}\n{\"text\": \"y\"}\n"), tokenizer, 64);
   EXPECT_EQ(examples.size(), 2u);
-  EXPECT_EQ(error_of(write_text(dir + "/c.json", R"([{"text": "x"}, {"text": 1}])"), tokenizer),
-            dir + "/c.json: record 1 of the array: expected a \"text\" string or \"prompt\" and \"completion\" strings");
-  EXPECT_EQ(error_of(write_text(dir + "/d.json", "[{\"text\": \"x\"},"), tokenizer).rfind(dir + "/d.json: invalid JSON: ", 0),
-            0u);
+  EXPECT_EQ(
+      error_of(write_text(dir + "/c.json", R"([{"text": "x"}, {"text": 1}])"), tokenizer),
+      dir + "/c.json: record 1 of the array: expected a \"text\" string or \"prompt\" and \"completion\" strings");
+  EXPECT_EQ(
+      error_of(write_text(dir + "/d.json", "[{\"text\": \"x\"},"), tokenizer).rfind(dir + "/d.json: invalid JSON: ", 0),
+      0u);
 }
 
 TEST(Dataset, MissingFileIsAnError) {
@@ -200,7 +192,8 @@ TEST(Dataset, UnknownExtensionIsAnErrorListingTheSupportedOnes) {
   std::string path = write_text(temp_dir("data") + "/train.csv", "text\nhello\n");
   std::string message = error_of(path, tokenizer);
   EXPECT_NE(message.find(path), std::string::npos) << message;
-  for (const char* extension : {".jsonl", ".json", ".txt"}) EXPECT_NE(message.find(extension), std::string::npos) << message;
+  for (const char* extension : {".jsonl", ".json", ".txt"})
+    EXPECT_NE(message.find(extension), std::string::npos) << message;
 }
 
 TEST(Dataset, MalformedJsonNamesTheLine) {
@@ -219,7 +212,8 @@ TEST(Dataset, RecordsWithoutTheExpectedStringsAreErrors) {
   for (std::string bad : {R"({"content": "x"})", R"({"text": 5})", R"({"text": null})", R"({"prompt": "p"})",
                           R"({"prompt": "p", "completion": 3})", R"({"completion": "c"})", R"(["text", "x"])",
                           R"("just a string")", R"({"text": ["a"]})"}) {
-    std::string path = write_text(dir + "/bad" + std::to_string(index++) + ".jsonl", "{\"text\": \"fine\"}\n" + bad + "\n");
+    std::string path =
+        write_text(dir + "/bad" + std::to_string(index++) + ".jsonl", "{\"text\": \"fine\"}\n" + bad + "\n");
     EXPECT_EQ(error_of(path, tokenizer), path + ":2" + expected) << bad;
   }
 }

@@ -88,8 +88,8 @@ TEST_F(SafetensorsTest, RoundTripsEveryDtypeBitExact) {
       {"f32", f32},
       {"f16", torch::randn({5}).to(torch::kHalf)},
       {"bf16", torch::randn({4, 4}).to(torch::kBFloat16)},
-      {"i64", torch::tensor({std::numeric_limits<int64_t>::min(), int64_t{-1}, int64_t{0},
-                             std::numeric_limits<int64_t>::max()})},
+      {"i64", torch::tensor(
+                  {std::numeric_limits<int64_t>::min(), int64_t{-1}, int64_t{0}, std::numeric_limits<int64_t>::max()})},
       {"i32", torch::randint(-100000, 100000, {7}, torch::kInt)},
       {"i16", torch::randint(-30000, 30000, {2, 2}, torch::kShort)},
       {"i8", torch::randint(-128, 128, {9}, torch::kChar)},
@@ -104,9 +104,9 @@ TEST_F(SafetensorsTest, RoundTripsEveryDtypeBitExact) {
   auto file = File::open(file_path);
   ASSERT_EQ(file->names().size(), tensors.size());
   const std::map<std::string, std::string> expected_names = {
-      {"f64", "F64"}, {"f32", "F32"}, {"f16", "F16"}, {"bf16", "BF16"},     {"i64", "I64"},     {"i32", "I32"},
-      {"i16", "I16"}, {"i8", "I8"},   {"u8", "U8"},   {"bool", "BOOL"}, {"scalar", "F32"}, {"empty", "F32"},
-      {"empty_i32", "I32"}};
+      {"f64", "F64"},    {"f32", "F32"},   {"f16", "F16"},      {"bf16", "BF16"}, {"i64", "I64"},
+      {"i32", "I32"},    {"i16", "I16"},   {"i8", "I8"},        {"u8", "U8"},     {"bool", "BOOL"},
+      {"scalar", "F32"}, {"empty", "F32"}, {"empty_i32", "I32"}};
   for (const auto& [name, original] : tensors) {
     SCOPED_TRACE(name);
     const TensorInfo& info = file->tensors().at(name);
@@ -124,9 +124,8 @@ TEST_F(SafetensorsTest, RoundTripsEveryDtypeBitExact) {
 TEST_F(SafetensorsTest, WritesTheExactReferenceLayout) {
   std::string file_path = path("exact.safetensors");
   save(file_path, {{"b", torch::tensor({3.0f})}, {"a", torch::tensor({1.0f, 2.0f})}});
-  std::string header =
-      R"({"__metadata__":{"format":"pt"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},)"
-      R"("b":{"data_offsets":[8,12],"dtype":"F32","shape":[1]}})";
+  std::string header = R"({"__metadata__":{"format":"pt"},"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},)"
+                       R"("b":{"data_offsets":[8,12],"dtype":"F32","shape":[1]}})";
   header.append((8 - header.size() % 8) % 8, ' ');
   EXPECT_EQ(test::read_text(file_path), raw_file(header, floats_le({1.0f, 2.0f, 3.0f})));
 }
@@ -296,7 +295,9 @@ TEST_F(SafetensorsTest, RejectsDirectory) {
 }
 
 TEST_F(SafetensorsTest, RejectsEmptyFile) { expect_rejected("", "shorter than 8 bytes"); }
-TEST_F(SafetensorsTest, RejectsFileShorterThan8Bytes) { expect_rejected(std::string("\x05\0\0\0\0", 5), "shorter than 8 bytes"); }
+TEST_F(SafetensorsTest, RejectsFileShorterThan8Bytes) {
+  expect_rejected(std::string("\x05\0\0\0\0", 5), "shorter than 8 bytes");
+}
 
 TEST_F(SafetensorsTest, RejectsHeaderLengthLargerThanFile) {
   expect_rejected(u64_le(kGoodHeader.size() + 100) + kGoodHeader + kGoodData, "is larger than the file");
@@ -356,9 +357,8 @@ TEST_F(SafetensorsTest, RejectsNegativeDimension) {
 }
 
 TEST_F(SafetensorsTest, RejectsOverflowingShape) {
-  expect_rejected(
-      raw_file(R"({"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}})", kGoodData),
-      "is too large");
+  expect_rejected(raw_file(R"({"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}})", kGoodData),
+                  "is too large");
 }
 
 TEST_F(SafetensorsTest, RejectsDataOffsetsOfWrongLength) {
@@ -387,8 +387,7 @@ TEST_F(SafetensorsTest, RejectsOffsetsOutsideTheDataBuffer) {
 }
 
 TEST_F(SafetensorsTest, RejectsBeginAfterEnd) {
-  expect_rejected(raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", kGoodData),
-                  "begin 8 > end 0");
+  expect_rejected(raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", kGoodData), "begin 8 > end 0");
 }
 
 TEST_F(SafetensorsTest, RejectsSizeThatDoesNotMatchShape) {
@@ -446,9 +445,9 @@ TEST_F(SafetensorsTest, RejectsNonStringMetadataValue) {
 }
 
 TEST_F(SafetensorsTest, RejectsDuplicateMetadataKeys) {
-  expect_rejected(raw_file(R"({"__metadata__":{"k":"1","k":"2"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
-                           kGoodData),
-                  "duplicate key 'k'");
+  expect_rejected(
+      raw_file(R"({"__metadata__":{"k":"1","k":"2"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", kGoodData),
+      "duplicate key 'k'");
 }
 
 // ---------------------------------------------------------------- checkpoints

@@ -26,7 +26,9 @@ std::string varint(uint64_t value) {
   } while (value);
   return out;
 }
-std::string field_bytes(int number, const std::string& value) { return varint(number << 3 | 2) + varint(value.size()) + value; }
+std::string field_bytes(int number, const std::string& value) {
+  return varint(number << 3 | 2) + varint(value.size()) + value;
+}
 std::string field_int(int number, uint64_t value) { return varint(number << 3) + varint(value); }
 std::string field_float(int number, float value) {
   char raw[4];
@@ -55,9 +57,12 @@ const std::string kSpace = "\xE2\x96\x81";
 // <unk> <s> </s> ▁ a b c ab ▁a ▁ab bc
 ModelSpec small_model() {
   ModelSpec spec;
-  spec.pieces = {{"<unk>", 0, kUnknown}, {"<s>", 0, kControl}, {"</s>", 0, kControl}, {kSpace, 0, kNormal},
-                 {"a", 0, kNormal},      {"b", 0, kNormal},    {"c", 0, kNormal},     {"ab", -1, kNormal},
-                 {kSpace + "a", -2, kNormal}, {kSpace + "ab", -3, kNormal}, {"bc", -0.5, kNormal}};
+  spec.pieces = {{"<unk>", 0, kUnknown},      {"<s>", 0, kControl},
+                 {"</s>", 0, kControl},       {kSpace, 0, kNormal},
+                 {"a", 0, kNormal},           {"b", 0, kNormal},
+                 {"c", 0, kNormal},           {"ab", -1, kNormal},
+                 {kSpace + "a", -2, kNormal}, {kSpace + "ab", -3, kNormal},
+                 {"bc", -0.5, kNormal}};
   return spec;
 }
 

@@ -18,19 +18,8 @@ using peft::test::write_text;
 
 namespace {
 
-// stories260K's tok512: the repository's copy when present, else the shared one.
-std::optional<std::string> stories_tokenizer() {
-  std::string local = source_dir() + "/third_party/stories260K-hf/tokenizer.model";
-  if (fs::exists(local)) return local;
-  if (auto shared = shared_data_dir()) {
-    std::string path = *shared + "/stories260K-hf/tokenizer.model";
-    if (fs::exists(path)) return path;
-  }
-  return std::nullopt;
-}
-
-#define REQUIRE_TOKENIZER(var)                                             \
-  auto var##_path = stories_tokenizer();                                   \
+#define REQUIRE_TOKENIZER(var)                                              \
+  auto var##_path = peft::test::stories_tokenizer();                        \
   if (!var##_path) GTEST_SKIP() << "stories260K tokenizer.model not found"; \
   auto var = load_tokenizer(*var##_path, 1, 2)
 
@@ -54,7 +43,7 @@ TEST(Tokenizer, LoadsFromFileAndFromDirectory) {
 }
 
 TEST(Tokenizer, SpecialIdsComeFromArgumentsAndPadFallsBackToEos) {
-  auto path = stories_tokenizer();
+  auto path = peft::test::stories_tokenizer();
   if (!path) GTEST_SKIP() << "stories260K tokenizer.model not found";
   auto tokenizer = load_tokenizer(*path, 5, 7);
   EXPECT_EQ(tokenizer->bos_id(), 5);
@@ -117,7 +106,8 @@ TEST(Tokenizer, MatchesLibsentencepieceIds) {
   EXPECT_EQ(tokenizer->encode("Hello world"), (std::vector<int64_t>{346, 306, 414, 263, 304, 341}));
   EXPECT_EQ(tokenizer->encode("Once upon a time, there was a little girl named Lily."),
             (std::vector<int64_t>{403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426}));
-  std::vector<int64_t> mixed = {280, 412, 431, 485, 410, 243, 162, 156, 133, 13, 259, 424, 414, 262, 427, 412, 331, 419};
+  std::vector<int64_t> mixed = {280, 412, 431, 485, 410, 243, 162, 156, 133,
+                                13,  259, 424, 414, 262, 427, 412, 331, 419};
   EXPECT_EQ(tokenizer->encode("caf\xC3\xA9 \xF0\x9F\x99\x82\n  two  spaces "), mixed);
   EXPECT_EQ(tokenizer->decode(mixed), "caf\xC3\xA9 \xF0\x9F\x99\x82\n two spaces");
 }

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "data/batch.h"
 #include "io/safetensors.h"
 #include "models/loader.h"
 #include "peft/adapter_io.h"
@@ -12,7 +13,6 @@
 #include "peft/target_matcher.h"
 #include "test_util.h"
 #include "train/loss.h"
-#include "data/batch.h"
 
 namespace peft {
 namespace {
@@ -231,8 +231,8 @@ TEST(TargetMatcher, AllLinearExcludesTheHead) {
   auto match = match_targets(*model, {false, "all-linear", {}}, {true, "", {}}, "t");
   EXPECT_EQ(match.paths.size(), static_cast<size_t>(7 * model->config().num_hidden_layers));
   for (const auto& path : match.paths) EXPECT_NE(path, "lm_head");
-  EXPECT_EQ(match.saved, (std::vector<std::string>{"down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj",
-                                                   "v_proj"}));
+  EXPECT_EQ(match.saved,
+            (std::vector<std::string>{"down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"}));
 }
 
 TEST(TargetMatcher, ExcludeRemovesMatches) {

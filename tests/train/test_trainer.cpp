@@ -23,12 +23,16 @@ RunConfig small_run(const std::string& tag, std::vector<std::string> overrides =
                                        "{\"prompt\": \"The dog\", \"completion\": \" ran to the park.\"}\n"
                                        "{\"text\": \"Tom had a red ball. He liked to play.\"}\n"
                                        "{\"text\": \"The sun was hot and the sky was blue.\"}\n");
-  std::string config = test::write_text(dir + "/run.yaml",
-                                        "model: {path: " + model_dir() + ", device: cpu}\n"
-                                        "data: {train: " + train + ", eval: " + train + ", max_length: 32}\n"
-                                        "peft: {method: lora, r: 4, lora_alpha: 8, target_modules: [q_proj, v_proj]}\n"
-                                        "train: {max_steps: 12, batch_size: 2, learning_rate: 0.01, log_every: 100, threads: 1}\n"
-                                        "output: {dir: " + dir + "/out}\n");
+  std::string config = test::write_text(
+      dir + "/run.yaml", "model: {path: " + model_dir() +
+                             ", device: cpu}\n"
+                             "data: {train: " +
+                             train + ", eval: " + train +
+                             ", max_length: 32}\n"
+                             "peft: {method: lora, r: 4, lora_alpha: 8, target_modules: [q_proj, v_proj]}\n"
+                             "train: {max_steps: 12, batch_size: 2, learning_rate: 0.01, log_every: 100, threads: 1}\n"
+                             "output: {dir: " +
+                             dir + "/out}\n");
   return RunConfig::load(config, overrides);
 }
 
@@ -65,7 +69,8 @@ TEST(Trainer, SameSeedSameAdapter) {
     return config.output.dir;
   };
   std::string first = run("trainer-seed-a"), second = run("trainer-seed-b");
-  EXPECT_EQ(test::read_text(first + "/adapter_model.safetensors"), test::read_text(second + "/adapter_model.safetensors"));
+  EXPECT_EQ(test::read_text(first + "/adapter_model.safetensors"),
+            test::read_text(second + "/adapter_model.safetensors"));
 }
 
 TEST(Trainer, ParameterCountsAndPeftLine) {
@@ -76,7 +81,7 @@ TEST(Trainer, ParameterCountsAndPeftLine) {
                       4 * (config.hidden_size + config.num_key_value_heads * config.head_dim);
   EXPECT_EQ(trainer.counts().trainable, per_layer * config.num_hidden_layers);
   std::string line = trainer.counts().peft_line();
-  EXPECT_EQ(line.rfind("trainable params: " , 0), 0u) << line;
+  EXPECT_EQ(line.rfind("trainable params: ", 0), 0u) << line;
   EXPECT_NE(line.find(" || all params: "), std::string::npos);
   EXPECT_NE(line.find(" || trainable%: "), std::string::npos);
 }

@@ -59,9 +59,7 @@ torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
 }
 
 LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& config, const torch::TensorOptions& options)
-    : num_heads(config.num_attention_heads),
-      num_kv_heads(config.num_key_value_heads),
-      head_dim(config.head_dim) {
+    : num_heads(config.num_attention_heads), num_kv_heads(config.num_key_value_heads), head_dim(config.head_dim) {
   int64_t d = config.hidden_size;
   q_proj = register_module("q_proj", Projection(d, num_heads * head_dim, config.attention_bias, options));
   k_proj = register_module("k_proj", Projection(d, num_kv_heads * head_dim, config.attention_bias, options));
@@ -69,9 +67,8 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& config, const torch::T
   o_proj = register_module("o_proj", Projection(num_heads * head_dim, d, config.output_bias, options));
 }
 
-torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                          const torch::Tensor& sin, const torch::Tensor& mask,
-                                          AttentionPrefix* prefix, int64_t layer) {
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          const torch::Tensor& mask, AttentionPrefix* prefix, int64_t layer) {
   int64_t batch = x.size(0), length = x.size(1);
   auto q = q_proj(x).view({batch, length, num_heads, head_dim}).transpose(1, 2);     // (B, n_h, T, d_h)
   auto k = k_proj(x).view({batch, length, num_kv_heads, head_dim}).transpose(1, 2);  // (B, n_kv, T, d_h)
@@ -124,8 +121,7 @@ LlamaBackboneImpl::LlamaBackboneImpl(const ModelConfig& config, const torch::Ten
   norm = register_module("norm", RmsNorm(config.hidden_size, config.rms_norm_eps, options));
 }
 
-LlamaForCausalLM::LlamaForCausalLM(const ModelConfig& config, const torch::TensorOptions& options)
-    : CausalLM(config) {
+LlamaForCausalLM::LlamaForCausalLM(const ModelConfig& config, const torch::TensorOptions& options) : CausalLM(config) {
   model = register_module("model", LlamaBackbone(config, options));
   if (config.tie_word_embeddings) {
     // Not registered: the head is the embedding matrix, which the parameter list holds once.
@@ -147,7 +143,7 @@ std::pair<torch::Tensor, torch::Tensor> LlamaForCausalLM::rotary_tables(int64_t 
     auto inv_freq = 1.0 / torch::pow(static_cast<float>(config_.rope_theta), exponents);
     auto positions = torch::arange(cached, torch::dtype(torch::kLong)).to(torch::kFloat);
     auto freqs = torch::outer(positions, inv_freq);  // (T, d_h / 2)
-    auto angles = torch::cat({freqs, freqs}, -1);     // (T, d_h)
+    auto angles = torch::cat({freqs, freqs}, -1);    // (T, d_h)
     rotary_cos_ = angles.cos().to(dtype).to(device);
     rotary_sin_ = angles.sin().to(dtype).to(device);
   }
