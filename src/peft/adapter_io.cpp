@@ -53,4 +53,43 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, CausalLM& mod
   return method;
 }
 
+std::map<std::string, torch::Tensor> parameters_to_adapter_tensors(const std::vector<TrainableParameter>& parameters) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& parameter : parameters) {
+    out["base_model.model." + parameter.name] = parameter.tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  }
+  return out;
+}
+
+void load_parameters_from_adapter_tensors(const std::vector<TrainableParameter>& parameters,
+                                          const std::map<std::string, torch::Tensor>& tensors,
+                                          const std::string& settings) {
+  torch::NoGradGuard no_grad;
+  for (const auto& parameter : parameters) {
+    std::string key = "base_model.model." + parameter.name;
+    auto it = tensors.find(key);
+    check(it != tensors.end(), "adapter lacks tensor '" + key + "' (was it trained for another base model?)");
+    check(it->second.sizes() == parameter.tensor.sizes(),
+          "adapter tensor '" + key + "' has shape " + c10::str(it->second.sizes()) + ", the model expects " +
+              c10::str(parameter.tensor.sizes()) + " (was it trained for another base model?)");
+    parameter.tensor.copy_(it->second);
+  }
+  check(tensors.size() == parameters.size(), "adapter has " + std::to_string(tensors.size()) +
+                                                 " tensors but its config implies " +
+                                                 std::to_string(parameters.size()) + " (" + settings +
+                                                 " in adapter_config.json disagrees with the file)");
+}
+
+StringOrList targets_from_json(const nlohmann::json& value, const std::string& key) {
+  StringOrList out{true, "", {}};
+  if (value.is_null()) return out;
+  if (value.is_string()) return {false, value.get<std::string>(), {}};
+  check(value.is_array(), "adapter_config.json: '" + key + "' must be a string or a list of strings");
+  for (const auto& item : value) {
+    check(item.is_string(), "adapter_config.json: '" + key + "' must hold strings");
+    out.list.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace peft

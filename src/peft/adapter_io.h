@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "config/section.h"
 #include "peft/method.h"
 
 namespace peft {
@@ -17,5 +18,18 @@ void save_adapter(const std::string& directory, const Method& method, const std:
 // Throws peft::Error naming the file for a missing or invalid config, an unsupported peft_type, and tensors
 // that do not fit the model.
 std::unique_ptr<Method> load_adapter(const std::string& directory, CausalLM& model);
+
+// Methods whose adapter file holds exactly their trainable parameters, keyed "base_model.model." + name (HF
+// PEFT's convention), share these two.
+std::map<std::string, torch::Tensor> parameters_to_adapter_tensors(const std::vector<TrainableParameter>& parameters);
+// Checks the key set and every shape, naming the first mismatch; `settings` names the config keys that decide
+// which tensors exist (for the message).
+void load_parameters_from_adapter_tensors(const std::vector<TrainableParameter>& parameters,
+                                          const std::map<std::string, torch::Tensor>& tensors,
+                                          const std::string& settings);
+
+// A target_modules-style value of adapter_config.json: a string (regex), a list of strings, or null (an empty
+// list). Throws peft::Error naming `key` for anything else.
+StringOrList targets_from_json(const nlohmann::json& value, const std::string& key);
 
 }  // namespace peft

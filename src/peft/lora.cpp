@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "models/causal_lm.h"
+#include "peft/adapter_io.h"
 #include "peft/target_matcher.h"
 
 namespace peft {
@@ -101,28 +102,11 @@ class Lora : public Method {
   }
 
   std::map<std::string, torch::Tensor> adapter_tensors() const override {
-    std::map<std::string, torch::Tensor> out;
-    for (const auto& parameter : trainable_parameters()) {
-      out["base_model.model." + parameter.name] = parameter.tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
-    }
-    return out;
+    return parameters_to_adapter_tensors(trainable_parameters());
   }
 
   void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
-    torch::NoGradGuard no_grad;
-    auto expected = trainable_parameters();
-    for (const auto& parameter : expected) {
-      std::string key = "base_model.model." + parameter.name;
-      auto it = tensors.find(key);
-      check(it != tensors.end(), "adapter lacks tensor '" + key + "' (was it trained for another base model?)");
-      check(it->second.sizes() == parameter.tensor.sizes(),
-            "adapter tensor '" + key + "' has shape " + c10::str(it->second.sizes()) + ", the model expects " +
-                c10::str(parameter.tensor.sizes()) + " (was it trained for another base model?)");
-      parameter.tensor.copy_(it->second);
-    }
-    check(tensors.size() == expected.size(), "adapter has " + std::to_string(tensors.size()) +
-                                                 " tensors but its config implies " + std::to_string(expected.size()) +
-                                                 " (target_modules or bias setting disagrees with the file)");
+    load_parameters_from_adapter_tensors(trainable_parameters(), tensors, "target_modules or bias");
   }
 
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
@@ -178,23 +162,6 @@ class Lora : public Method {
   std::vector<std::string> saved_targets_;
 };
 
-StringOrList string_or_list_from_json(const nlohmann::json& value, const std::string& key) {
-  StringOrList out;
-  if (value.is_string()) {
-    out.is_list = false;
-    out.string = value.get<std::string>();
-  } else if (value.is_array()) {
-    out.is_list = true;
-    for (const auto& item : value) {
-      check(item.is_string(), "adapter_config.json: '" + key + "' must hold strings");
-      out.list.push_back(item.get<std::string>());
-    }
-  } else if (!value.is_null()) {
-    throw Error("adapter_config.json: '" + key + "' must be a string or a list of strings");
-  }
-  return out;
-}
-
 }  // namespace
 
 void LoraOptions::read(Section& section) {
@@ -229,9 +196,9 @@ std::shared_ptr<MethodOptions> LoraOptions::from_adapter_config(const nlohmann::
     throw Error(std::string("adapter_config.json: ") + e.what());
   }
   options->target_modules =
-      string_or_list_from_json(config.value("target_modules", nlohmann::json()), "target_modules");
+      targets_from_json(config.value("target_modules", nlohmann::json()), "target_modules");
   if (config.contains("exclude_modules")) {
-    options->exclude_modules = string_or_list_from_json(config["exclude_modules"], "exclude_modules");
+    options->exclude_modules = targets_from_json(config["exclude_modules"], "exclude_modules");
   }
   // Features PEFT has and this tool does not yet: refuse rather than compute something else.
   auto refuse_if = [&](const char* key, bool present) {

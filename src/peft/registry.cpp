@@ -2,14 +2,18 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "peft/bitfit.h"
+#include "peft/ia3.h"
 #include "peft/lora.h"
 
 namespace peft {
 
 const std::vector<MethodEntry>& method_registry() {
   static const std::vector<MethodEntry> methods = {
-      {"lora", "LORA", [] { return std::make_shared<LoraOptions>(); }, LoraOptions::from_adapter_config,
-       make_lora},
+      {"lora", "LORA", [] { return std::make_shared<LoraOptions>(); }, LoraOptions::from_adapter_config, make_lora},
+      {"ia3", "IA3", [] { return std::make_shared<Ia3Options>(); }, Ia3Options::from_adapter_config, make_ia3},
+      {"bitfit", "BITFIT", [] { return std::make_shared<BitFitOptions>(); }, BitFitOptions::from_adapter_config,
+       make_bitfit},
   };
   return methods;
 }

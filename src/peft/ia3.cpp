@@ -1,0 +1,229 @@
+#include "peft/ia3.h"
+
+#include <regex>
+#include <set>
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "models/causal_lm.h"
+#include "peft/adapter_io.h"
+#include "peft/target_matcher.h"
+
+namespace peft {
+namespace {
+
+// Checked against HF PEFT's src/peft/tuners/ia3/layer.py (Linear.forward / merge): the output-scaled case
+// multiplies the base layer's whole output, bias included, so merging scales the bias as well; the input-scaled
+// case leaves the bias alone. Both compute in l's dtype (float32) and cast back, as PEFT does.
+class Ia3Hook : public ProjectionHook {
+ public:
+  Ia3Hook(torch::Tensor l, bool feedforward) : l_(std::move(l)), feedforward_(feedforward) {}
+
+  torch::Tensor on_input(const torch::Tensor& x) override {
+    if (!feedforward_) return x;
+    return (x.to(l_.scalar_type()) * l_.view(-1)).to(x.scalar_type());
+  }
+
+  torch::Tensor on_output(const torch::Tensor& x, const torch::Tensor& y) override {
+    if (feedforward_) return y;
+    return (y.to(l_.scalar_type()) * l_.view(-1)).to(y.scalar_type());
+  }
+
+  void merge_into(torch::Tensor& weight, torch::Tensor& bias) override {
+    // l is [out, 1] (scales rows: diag(l)·W) or [1, in] (scales columns: W·diag(l)); broadcasting does both.
+    weight.mul_(l_.to(weight.scalar_type()));
+    if (!feedforward_ && bias.defined()) bias.mul_(l_.view(-1).to(bias.scalar_type()));
+  }
+
+ private:
+  torch::Tensor l_;
+  bool feedforward_;
+};
+
+struct Ia3Site {
+  std::string path;  // module path, e.g. model.layers.0.self_attn.k_proj
+  torch::Tensor l;   // [out, 1] or [1, in], float32
+  bool feedforward;
+  Projection projection{nullptr};
+};
+
+// Entries of `feedforward` that `targets` does not list (PEFT checks the subset only when both are lists).
+std::vector<std::string> not_in_targets(const StringOrList& feedforward, const StringOrList& targets) {
+  std::vector<std::string> missing;
+  if (!feedforward.is_list || !targets.is_list) return missing;
+  for (const auto& name : feedforward.list) {
+    if (std::find(targets.list.begin(), targets.list.end(), name) == targets.list.end()) missing.push_back(name);
+  }
+  return missing;
+}
+
+// An empty string when `spec` is a list or a valid regular expression, else the regex error.
+std::string regex_error(const StringOrList& spec) {
+  if (spec.is_list || spec.string.empty()) return "";
+  try {
+    std::regex check_syntax(spec.string);
+  } catch (const std::regex_error& e) {
+    return std::string("invalid regular expression '") + spec.string + "': " + e.what();
+  }
+  return "";
+}
+
+nlohmann::json spec_to_json(const StringOrList& spec) {
+  if (!spec.is_list) return spec.string;
+  std::set<std::string> unique(spec.list.begin(), spec.list.end());  // PEFT stores these as sets
+  return std::vector<std::string>(unique.begin(), unique.end());
+}
+
+// PEFT takes the model family's default for a null value; ours is Llama's.
+StringOrList spec_from_json(const nlohmann::json& value, const std::string& key, const StringOrList& fallback) {
+  return value.is_null() ? fallback : targets_from_json(value, key);
+}
+
+class Ia3 : public Method {
+ public:
+  explicit Ia3(std::shared_ptr<const Ia3Options> options) : options_(std::move(options)) {}
+
+  std::string name() const override { return "ia3"; }
+
+  void attach(CausalLM& model) override {
+    const auto& o = *options_;
+    auto match = match_targets(model, o.target_modules, o.exclude_modules, "peft.target_modules");
+    saved_targets_ = match.saved;
+    std::string bad_regex = regex_error(o.feedforward_modules);
+    check(bad_regex.empty(), "peft.feedforward_modules: " + bad_regex);
+    torch::NoGradGuard no_grad;
+    for (auto& [path, projection] : model.projections()) {
+      if (std::find(match.paths.begin(), match.paths.end(), path) == match.paths.end()) continue;
+      // PEFT matches feedforward_modules by plain suffix; a ".suffix" (target_matcher) is the same for whole
+      // module names and does not let "proj" match "down_proj".
+      bool feedforward = matches(o.feedforward_modules, path);
+      auto options = torch::TensorOptions().dtype(torch::kFloat).device(projection->weight.device());
+      std::vector<int64_t> shape = feedforward ? std::vector<int64_t>{1, projection->in_features}
+                                               : std::vector<int64_t>{projection->out_features, 1};
+      auto l = o.init_ia3_weights ? torch::ones(shape, options) : torch::randn(shape, options);
+      l = projection->register_parameter("ia3_l", l, /*requires_grad=*/true);
+      projection->add_hook(std::make_shared<Ia3Hook>(l, feedforward));
+      sites_.push_back({path, l, feedforward, projection});
+    }
+  }
+
+  std::vector<std::string> targets() const override {
+    std::vector<std::string> out;
+    for (const auto& site : sites_) out.push_back(site.path);
+    return out;
+  }
+
+  std::vector<TrainableParameter> trainable_parameters() const override {
+    std::vector<TrainableParameter> out;
+    // Scale vectors: decay would pull them towards 0, i.e. towards switching the activation off.
+    for (const auto& site : sites_) out.push_back({site.path + ".ia3_l", site.l, false});
+    return out;
+  }
+
+  std::map<std::string, torch::Tensor> adapter_tensors() const override {
+    return parameters_to_adapter_tensors(trainable_parameters());
+  }
+
+  void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
+    load_parameters_from_adapter_tensors(trainable_parameters(), tensors, "target_modules or feedforward_modules");
+  }
+
+  nlohmann::json adapter_config(const std::string& base_model_path) const override {
+    const auto& o = *options_;
+    nlohmann::json target = o.target_modules.is_list || o.target_modules.string == "all-linear"
+                                ? nlohmann::json(saved_targets_)
+                                : nlohmann::json(o.target_modules.string);
+    nlohmann::json exclude = nullptr;
+    if (o.exclude_modules.is_list && !o.exclude_modules.list.empty()) exclude = spec_to_json(o.exclude_modules);
+    if (!o.exclude_modules.is_list) exclude = o.exclude_modules.string;
+    return {
+        {"auto_mapping", nullptr},
+        {"base_model_name_or_path", base_model_path},
+        {"exclude_modules", exclude},
+        {"fan_in_fan_out", false},
+        {"feedforward_modules", spec_to_json(o.feedforward_modules)},
+        {"inference_mode", true},
+        {"init_ia3_weights", o.init_ia3_weights},
+        {"modules_to_save", nullptr},
+        {"peft_type", "IA3"},
+        {"revision", nullptr},
+        {"target_modules", target},
+        {"task_type", "CAUSAL_LM"},
+    };
+  }
+
+  void merge(CausalLM& model) override {
+    for (auto& site : sites_) {
+      site.projection->merge_hooks();
+      site.l.set_requires_grad(false);  // folded into the weights: no longer trained
+    }
+  }
+
+ private:
+  std::shared_ptr<const Ia3Options> options_;
+  std::vector<Ia3Site> sites_;
+  std::vector<std::string> saved_targets_;
+};
+
+}  // namespace
+
+void Ia3Options::read(Section& section) {
+  section.get("target_modules", target_modules);
+  section.get("exclude_modules", exclude_modules);
+  section.get("init_ia3_weights", init_ia3_weights);
+  if (target_modules.is_list ? target_modules.list.empty() : target_modules.string.empty()) {
+    section.fail("target_modules", "must name at least one module (a list, a regex string, or all-linear)");
+  }
+  // Left out, feedforward_modules defaults to the Llama feed-forward names among the targets, so that the
+  // saved config passes PEFT's own subset check when reloaded there.
+  if (!section.has("feedforward_modules") && target_modules.is_list) {
+    std::vector<std::string> kept;
+    const auto& targets = target_modules.list;
+    for (const auto& name : feedforward_modules.list) {
+      if (std::find(targets.begin(), targets.end(), name) != targets.end()) kept.push_back(name);
+    }
+    feedforward_modules.list = kept;
+  }
+  section.get("feedforward_modules", feedforward_modules);
+  std::string bad_regex = regex_error(feedforward_modules);
+  if (!bad_regex.empty()) section.fail("feedforward_modules", bad_regex);
+  auto outside = not_in_targets(feedforward_modules, target_modules);
+  if (!outside.empty()) {
+    section.fail("feedforward_modules", "must be a subset of target_modules " + describe(target_modules) + "; [" +
+                                            join(outside, ", ") + "] not among them");
+  }
+}
+
+std::shared_ptr<MethodOptions> Ia3Options::from_adapter_config(const nlohmann::json& config) {
+  auto options = std::make_shared<Ia3Options>();
+  // Features PEFT has and this tool does not yet: refuse rather than compute something else.
+  auto refuse_if = [&](const char* key, bool present) {
+    check(!present, std::string("adapter_config.json: '") + key + "' is not supported by this tool yet");
+  };
+  try {
+    refuse_if("fan_in_fan_out", config.value("fan_in_fan_out", false));
+    refuse_if("modules_to_save", config.contains("modules_to_save") && !config["modules_to_save"].is_null());
+    options->init_ia3_weights = config.value("init_ia3_weights", true);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("adapter_config.json: ") + e.what());
+  }
+  auto field = [&](const char* key) { return config.contains(key) ? config[key] : nlohmann::json(); };
+  options->target_modules = spec_from_json(field("target_modules"), "target_modules", options->target_modules);
+  options->feedforward_modules =
+      spec_from_json(field("feedforward_modules"), "feedforward_modules", options->feedforward_modules);
+  options->exclude_modules = spec_from_json(field("exclude_modules"), "exclude_modules", options->exclude_modules);
+  auto outside = not_in_targets(options->feedforward_modules, options->target_modules);
+  check(outside.empty(), "adapter_config.json: feedforward_modules must be a subset of target_modules; [" +
+                             join(outside, ", ") + "] not among them");
+  std::string bad_regex = regex_error(options->feedforward_modules);
+  check(bad_regex.empty(), "adapter_config.json: feedforward_modules: " + bad_regex);
+  return options;
+}
+
+std::unique_ptr<Method> make_ia3(std::shared_ptr<const MethodOptions> options) {
+  auto ia3 = std::dynamic_pointer_cast<const Ia3Options>(options);
+  check(ia3 != nullptr, "internal: (IA)³ built from options of another method");
+  return std::make_unique<Ia3>(std::move(ia3));
+}
+
+}  // namespace peft

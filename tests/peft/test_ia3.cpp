@@ -1,0 +1,279 @@
+// (IA)³'s invariants (METHODS.md) and HF PEFT's IA3 naming and file format, on the tiny fixture models.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <set>
+
+#include "config/section.h"
+#include "core/error.h"
+#include "data/batch.h"
+#include "models/loader.h"
+#include "peft/adapter_io.h"
+#include "peft/ia3.h"
+#include "peft/registry.h"
+#include "test_util.h"
+#include "train/loss.h"
+
+namespace peft {
+namespace {
+
+std::shared_ptr<CausalLM> fixture_model(const std::string& name = "llama_gqa_tied") {
+  return load_model(test::fixture("llama/" + name), {"float32", "cpu"});
+}
+
+std::shared_ptr<Ia3Options> ia3_options(std::vector<std::string> targets = {"k_proj", "v_proj", "down_proj"},
+                                        std::vector<std::string> feedforward = {"down_proj"}) {
+  auto options = std::make_shared<Ia3Options>();
+  options->target_modules = {true, "", std::move(targets)};
+  options->feedforward_modules = {true, "", std::move(feedforward)};
+  return options;
+}
+
+torch::Tensor sample_ids() { return torch::tensor({{1, 5, 9, 3, 7, 11, 2, 4}, {1, 8, 6, 10, 12, 3, 5, 9}}); }
+
+torch::Tensor logits(CausalLM& model) {
+  torch::NoGradGuard no_grad;
+  auto ids = sample_ids();
+  return model.logits(ids, torch::ones_like(ids));
+}
+
+// Moves the vectors away from ones so that the adapter changes the function.
+void randomise(Method& method) {
+  torch::NoGradGuard no_grad;
+  for (auto& parameter : method.trainable_parameters()) parameter.tensor.normal_(1.0, 0.3);
+}
+
+Projection find_projection(CausalLM& model, const std::string& path) {
+  for (auto& [name, projection] : model.projections()) {
+    if (name == path) return projection;
+  }
+  throw std::runtime_error("no projection " + path);
+}
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Ia3, IdenticalLogitsAtInit) {
+  for (std::string name : {"llama_gqa_tied", "qwen2_bias", "llama_plain"}) {
+    auto model = fixture_model(name);
+    auto before = logits(*model);
+    auto ia3 = make_ia3(ia3_options({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"},
+                                    {"up_proj", "down_proj"}));
+    ia3->attach(*model);
+    EXPECT_EQ(ia3->targets().size(), static_cast<size_t>(7 * model->config().num_hidden_layers));
+    EXPECT_TRUE(torch::equal(before, logits(*model))) << name;  // l = 1 multiplies exactly
+  }
+}
+
+TEST(Ia3, ScalesOutputIncludingBiasOrInput) {
+  auto model = fixture_model("qwen2_bias");  // k_proj has a bias: PEFT scales the whole base output
+  auto ia3 = make_ia3(ia3_options());
+  ia3->attach(*model);
+  randomise(*ia3);
+  torch::NoGradGuard no_grad;
+  auto k = find_projection(*model, "model.layers.0.self_attn.k_proj");
+  ASSERT_TRUE(k->bias.defined());
+  auto l_k = k->named_parameters(false)["ia3_l"];
+  auto x = torch::randn({3, k->in_features});
+  auto expected = torch::nn::functional::linear(x, k->weight, k->bias) * l_k.view(-1);
+  EXPECT_TRUE(torch::allclose(k->forward(x), expected, 1e-6, 1e-6));
+
+  auto down = find_projection(*model, "model.layers.1.mlp.down_proj");
+  auto l_down = down->named_parameters(false)["ia3_l"];
+  auto h = torch::randn({3, down->in_features});
+  expected = torch::nn::functional::linear(h * l_down.view(-1), down->weight);
+  EXPECT_TRUE(torch::allclose(down->forward(h), expected, 1e-6, 1e-6));
+}
+
+TEST(Ia3, OnlyScaleVectorsReceiveGradientsAndBaseIsUntouched) {
+  auto model = fixture_model("qwen2_bias");
+  std::map<std::string, torch::Tensor> base;
+  for (const auto& item : model->named_parameters()) base[item.key()] = item.value().clone();
+  auto ia3 = make_ia3(ia3_options());
+  ia3->attach(*model);
+  std::set<std::string> adapter_names;
+  for (const auto& parameter : ia3->trainable_parameters()) adapter_names.insert(parameter.name);
+
+  Batch batch;
+  batch.input_ids = sample_ids();
+  batch.attention_mask = torch::ones_like(batch.input_ids);
+  batch.labels = batch.input_ids.clone();
+  model->train();
+  causal_lm_loss(*model, batch).backward();
+  for (const auto& item : model->named_parameters()) {
+    bool adapter = adapter_names.count(item.key()) > 0;
+    EXPECT_EQ(item.value().requires_grad(), adapter) << item.key();
+    if (adapter) {
+      ASSERT_TRUE(item.value().grad().defined()) << item.key();
+      EXPECT_GT(item.value().grad().abs().sum().item<double>(), 0.0) << item.key();
+    } else {
+      EXPECT_FALSE(item.value().grad().defined()) << item.key();
+    }
+  }
+  std::vector<torch::Tensor> parameters;
+  for (const auto& parameter : ia3->trainable_parameters()) parameters.push_back(parameter.tensor);
+  torch::optim::SGD(parameters, torch::optim::SGDOptions(0.1)).step();
+  for (const auto& [key, value] : base) EXPECT_TRUE(torch::equal(value, model->named_parameters()[key])) << key;
+}
+
+TEST(Ia3, TrainableCountMatchesFormula) {
+  for (std::string name : {"llama_gqa_tied", "mistral_head_dim"}) {
+    auto model = fixture_model(name);
+    auto ia3 = make_ia3(std::make_shared<Ia3Options>());  // defaults: k, v, down (feed-forward)
+    ia3->attach(*model);
+    const auto& c = model->config();
+    int64_t d_kv = c.num_key_value_heads * c.head_dim;
+    int64_t expected = c.num_hidden_layers * (2 * d_kv + c.intermediate_size);  // L·(2·d_kv + d_ff)
+    int64_t trainable = 0, requiring_grad = 0;
+    for (const auto& parameter : ia3->trainable_parameters()) {
+      trainable += parameter.tensor.numel();
+      EXPECT_FALSE(parameter.weight_decay) << parameter.name;
+      EXPECT_EQ(parameter.tensor.scalar_type(), torch::kFloat) << parameter.name;
+    }
+    for (const auto& parameter : model->parameters()) {
+      if (parameter.requires_grad()) requiring_grad += parameter.numel();
+    }
+    EXPECT_EQ(trainable, expected) << name;
+    EXPECT_EQ(requiring_grad, expected) << name;
+  }
+}
+
+TEST(Ia3, PeftKeysAndShapes) {
+  auto model = fixture_model();
+  auto ia3 = make_ia3(std::make_shared<Ia3Options>());
+  ia3->attach(*model);
+  const auto& c = model->config();
+  auto tensors = ia3->adapter_tensors();
+  EXPECT_EQ(tensors.size(), static_cast<size_t>(3 * c.num_hidden_layers));
+  int64_t d_kv = c.num_key_value_heads * c.head_dim;
+  EXPECT_EQ(tensors.at("base_model.model.model.layers.1.self_attn.k_proj.ia3_l").sizes(),
+            (std::vector<int64_t>{d_kv, 1}));
+  EXPECT_EQ(tensors.at("base_model.model.model.layers.0.self_attn.v_proj.ia3_l").sizes(),
+            (std::vector<int64_t>{d_kv, 1}));
+  EXPECT_EQ(tensors.at("base_model.model.model.layers.0.mlp.down_proj.ia3_l").sizes(),
+            (std::vector<int64_t>{1, c.intermediate_size}));
+  // Registered on the projection, so the model's own parameter names are PEFT's keys minus the prefix.
+  auto named = model->named_parameters();
+  for (const auto& [key, tensor] : tensors) EXPECT_TRUE(named.contains(key.substr(17))) << key;
+  EXPECT_EQ(tensors.at("base_model.model.model.layers.0.mlp.down_proj.ia3_l").min().item<float>(), 1.0f);
+}
+
+TEST(Ia3, MergedEqualsUnmerged) {
+  for (std::string name : {"llama_gqa_tied", "qwen2_bias"}) {  // qwen2: biased k/v, whose bias is scaled too
+    auto model = fixture_model(name);
+    auto base = logits(*model);
+    auto ia3 = make_ia3(ia3_options({"q_proj", "k_proj", "v_proj", "up_proj", "down_proj"}, {"down_proj", "up_proj"}));
+    ia3->attach(*model);
+    randomise(*ia3);
+    auto unmerged = logits(*model);
+    EXPECT_GT((unmerged - base).abs().max().item<double>(), 1e-3) << name;
+    ia3->merge(*model);
+    for (auto& [path, projection] : model->projections()) EXPECT_TRUE(projection->hooks().empty()) << path;
+    auto merged = logits(*model);
+    EXPECT_TRUE(torch::allclose(merged, unmerged, 1e-5, 1e-5))
+        << name << " " << (merged - unmerged).abs().max().item<double>();
+  }
+}
+
+TEST(Ia3, SavedAdapterReloadsBitExactly) {
+  auto model = fixture_model("qwen2_bias");
+  auto ia3 = make_ia3(ia3_options({"k_proj", "v_proj", "up_proj", "down_proj"}, {"up_proj", "down_proj"}));
+  ia3->attach(*model);
+  randomise(*ia3);
+  std::string dir = test::temp_dir("ia3-save");
+  save_adapter(dir, *ia3, "tests/fixtures/llama/qwen2_bias");
+
+  auto config = nlohmann::json::parse(test::read_text(dir + "/adapter_config.json"));
+  std::set<std::string> keys;
+  for (const auto& item : config.items()) keys.insert(item.key());
+  EXPECT_EQ(keys, (std::set<std::string>{"auto_mapping", "base_model_name_or_path", "exclude_modules", "fan_in_fan_out",
+                                         "feedforward_modules", "inference_mode", "init_ia3_weights", "modules_to_save",
+                                         "peft_type", "revision", "target_modules", "task_type"}));
+  EXPECT_EQ(config["peft_type"], "IA3");
+  EXPECT_EQ(config["task_type"], "CAUSAL_LM");
+  EXPECT_EQ(config["inference_mode"], true);
+  EXPECT_EQ(config["fan_in_fan_out"], false);
+  EXPECT_EQ(config["init_ia3_weights"], true);
+  EXPECT_TRUE(config["auto_mapping"].is_null());
+  EXPECT_TRUE(config["modules_to_save"].is_null());
+  EXPECT_TRUE(config["exclude_modules"].is_null());
+  EXPECT_EQ(config["target_modules"], nlohmann::json({"down_proj", "k_proj", "up_proj", "v_proj"}));
+  EXPECT_EQ(config["feedforward_modules"], nlohmann::json({"down_proj", "up_proj"}));
+
+  auto reloaded_model = fixture_model("qwen2_bias");
+  auto reloaded = load_adapter(dir, *reloaded_model);
+  EXPECT_EQ(reloaded->name(), "ia3");
+  auto original = ia3->adapter_tensors();
+  auto again = reloaded->adapter_tensors();
+  ASSERT_EQ(original.size(), again.size());
+  for (const auto& [key, tensor] : original) EXPECT_TRUE(torch::equal(tensor, again.at(key))) << key;
+  EXPECT_TRUE(torch::equal(logits(*model), logits(*reloaded_model)));
+}
+
+TEST(Ia3, FeedforwardModulesMustBeTargets) {
+  Ia3Options options;
+  auto section = Section::from_yaml_string("target_modules: [k_proj, v_proj]\nfeedforward_modules: [down_proj]\n",
+                                           "cfg.yaml", "peft");
+  std::string message = error_of([&] { options.read(section); });
+  EXPECT_NE(message.find("cfg.yaml:2"), std::string::npos) << message;
+  EXPECT_NE(message.find("peft.feedforward_modules: must be a subset of target_modules"), std::string::npos) << message;
+  EXPECT_NE(message.find("[down_proj] not among them"), std::string::npos) << message;
+}
+
+TEST(Ia3, FeedforwardDefaultFollowsTargets) {
+  Ia3Options defaults;
+  auto plain = Section::from_yaml_string("init_ia3_weights: true\n", "cfg.yaml", "peft");
+  defaults.read(plain);
+  EXPECT_EQ(defaults.feedforward_modules.list, (std::vector<std::string>{"down_proj"}));
+  // Without down_proj among the targets, the default has no feed-forward module (and stays a valid PEFT config).
+  Ia3Options attention_only;
+  auto attention = Section::from_yaml_string("target_modules: [k_proj, v_proj]\n", "cfg.yaml", "peft");
+  attention_only.read(attention);
+  EXPECT_TRUE(attention_only.feedforward_modules.list.empty());
+}
+
+TEST(Ia3, TargetsMatchingNothingIsAnError) {
+  auto model = fixture_model();
+  auto ia3 = make_ia3(ia3_options({"k_prj"}, {}));
+  std::string message = error_of([&] { ia3->attach(*model); });
+  EXPECT_NE(message.find("peft.target_modules [k_prj] matched no module"), std::string::npos) << message;
+}
+
+TEST(Ia3, UnsupportedAdapterConfigIsRefused) {
+  auto model = fixture_model();
+  auto ia3 = make_ia3(std::make_shared<Ia3Options>());
+  ia3->attach(*model);
+  std::string dir = test::temp_dir("ia3-refused");
+  save_adapter(dir, *ia3, "llama_gqa_tied");
+  auto config = nlohmann::json::parse(test::read_text(dir + "/adapter_config.json"));
+  for (const char* key : {"fan_in_fan_out", "modules_to_save"}) {
+    auto edited = config;
+    edited[key] = std::string(key) == "fan_in_fan_out" ? nlohmann::json(true) : nlohmann::json({"lm_head"});
+    test::write_text(dir + "/adapter_config.json", edited.dump(2));
+    auto other = fixture_model();
+    std::string message = error_of([&] { load_adapter(dir, *other); });
+    EXPECT_NE(message.find("adapter_config.json: '" + std::string(key) + "' is not supported by this tool yet"),
+              std::string::npos)
+        << message;
+  }
+  auto edited = config;
+  edited["feedforward_modules"] = {"gate_proj"};
+  test::write_text(dir + "/adapter_config.json", edited.dump(2));
+  auto other = fixture_model();
+  std::string message = error_of([&] { load_adapter(dir, *other); });
+  EXPECT_NE(message.find("feedforward_modules must be a subset of target_modules"), std::string::npos) << message;
+}
+
+TEST(Ia3, RegisteredUnderPeftType) {
+  EXPECT_EQ(find_method("ia3").peft_type, "IA3");
+  EXPECT_EQ(find_method_by_peft_type("IA3").name, "ia3");
+}
+
+}  // namespace
+}  // namespace peft
