@@ -10,18 +10,17 @@ namespace {
 // Rows per chunk so that one chunk's logits hold about 8M floats (32 MB) whatever the vocabulary.
 int64_t chunk_rows(int64_t vocab_size) { return std::max<int64_t>(1, (int64_t{1} << 23) / vocab_size); }
 
-// Log-sum-exp and the target logit of each row of a chunk's logits (float32).
+// Log-probabilities (float32) of a chunk's rows and the negative log-likelihood of each row's target.
+// log_softmax is one fused kernel; logsumexp is composed of several passes and was the slower choice.
 struct ChunkStats {
-  torch::Tensor logits;  // (n, V) float32
-  torch::Tensor lse;     // (n)
-  torch::Tensor target;  // (n)
+  torch::Tensor log_probs;  // (n, V) float32
+  torch::Tensor nll;        // (n)
 };
 
 ChunkStats chunk_stats(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets) {
-  auto logits = torch::matmul(hidden, weight.t()).to(torch::kFloat);
-  auto lse = torch::logsumexp(logits, -1);
-  auto target = logits.gather(1, targets.unsqueeze(1)).squeeze(1);
-  return {logits, lse, target};
+  auto log_probs = torch::log_softmax(torch::matmul(hidden, weight.t()).to(torch::kFloat), -1);
+  auto nll = log_probs.gather(1, targets.unsqueeze(1)).squeeze(1).neg();
+  return {log_probs, nll};
 }
 
 class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCrossEntropy> {
@@ -39,10 +38,10 @@ class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCros
       auto h = hidden.narrow(0, start, n);
       auto t = targets.narrow(0, start, n);
       auto stats = chunk_stats(h, weight, t);
-      loss += (stats.lse - stats.target).sum();
+      loss += stats.nll.sum();
       if (!hidden_grad && !weight_grad) continue;
-      // d(mean CE)/d(logits) = (softmax − onehot) / rows, formed in place in the logits buffer.
-      auto grad_logits = stats.logits.sub_(stats.lse.unsqueeze(1)).exp_();
+      // d(mean CE)/d(logits) = (softmax − onehot) / rows, formed in place in the log-probabilities' buffer.
+      auto grad_logits = stats.log_probs.exp_();
       grad_logits.scatter_add_(1, t.unsqueeze(1), torch::full({n, 1}, -1.0f, grad_logits.options()));
       grad_logits.div_(static_cast<double>(rows));
       auto grad_logits_cast = grad_logits.to(weight.scalar_type());
@@ -89,7 +88,7 @@ torch::Tensor token_nll(const torch::Tensor& hidden, const torch::Tensor& weight
   for (int64_t start = 0; start < rows; start += step) {
     int64_t n = std::min(step, rows - start);
     auto stats = chunk_stats(hidden.narrow(0, start, n), weight, targets.narrow(0, start, n));
-    nll.narrow(0, start, n).copy_(stats.lse - stats.target);
+    nll.narrow(0, start, n).copy_(stats.nll);
   }
   return nll;
 }
