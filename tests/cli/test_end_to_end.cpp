@@ -89,6 +89,14 @@ TEST(EndToEnd, TrainEvaluateAndGenerate) {
   }
   EXPECT_GT(count, 100);
 
+  // peft-merge folds the adapter in; the merged model alone gives the adapted loss.
+  auto merge = test::run_command(tool("peft-merge") + " --model " + model_dir() + " --adapter " + work + "/adapter --out " +
+                                 work + "/merged");
+  ASSERT_EQ(merge.exit_code, 0) << merge.output;
+  auto merged = test::run_command(tool("peft-eval") + " --threads 1 --model " + work + "/merged" + on_data);
+  ASSERT_EQ(merged.exit_code, 0) << merged.output;
+  EXPECT_NEAR(parse_loss(merged.output), adapted_loss, 2e-4) << merged.output << adapted.output;
+
   // Generation continues the prompt.
   auto generated = test::run_command(eval + " --adapter " + work + "/adapter --prompt 'ROMEO:' --max-new-tokens 20");
   ASSERT_EQ(generated.exit_code, 0) << generated.output;

@@ -1,0 +1,89 @@
+#include "models/export.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+#include "models/causal_lm.h"
+#include "models/llama/names.h"
+
+namespace peft {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Files of an HF model directory that travel with the weights unchanged.
+const std::vector<std::string> kTokenizerFiles = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+                                                  "special_tokens_map.json", "generation_config.json"};
+
+bool has_bias(const std::map<std::string, torch::Tensor>& parameters, const std::string& layer,
+              const std::vector<std::string>& projections) {
+  for (const auto& projection : projections) {
+    if (parameters.count(layer + projection + ".bias")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void save_model_directory(CausalLM& model, const std::string& base_directory, const std::string& out_directory,
+                          torch::Dtype dtype) {
+  check(fs::absolute(base_directory) != fs::absolute(out_directory),
+        "the output directory must differ from the base model directory " + base_directory);
+  std::map<std::string, torch::Tensor> parameters;
+  for (const auto& item : model.named_parameters()) parameters[item.key()] = item.value().detach();
+
+  // Declare biases a method added, for the groups HF's config can express.
+  ModelConfig config = model.config();
+  std::vector<std::string> attention = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"};
+  std::vector<std::string> mlp = {"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+  bool attention_bias = false, output_bias = false, mlp_bias = false;
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    std::string layer = "model.layers." + std::to_string(i) + ".";
+    attention_bias |= has_bias(parameters, layer, {attention[0], attention[1], attention[2]});
+    output_bias |= has_bias(parameters, layer, {attention[3]});
+    mlp_bias |= has_bias(parameters, layer, mlp);
+  }
+  nlohmann::json json = config.raw;
+  if (config.architecture == "LlamaForCausalLM") {
+    config.attention_bias = config.output_bias = attention_bias || output_bias;
+    config.mlp_bias = mlp_bias;
+    json["attention_bias"] = config.attention_bias;
+    json["mlp_bias"] = config.mlp_bias;
+  } else {
+    // Mistral has no bias options; Qwen2 has fixed q/k/v biases only.
+    check(attention_bias == config.attention_bias && output_bias == config.output_bias && !mlp_bias,
+          config.architecture + "'s config.json cannot declare the biases this adapter added; merge is "
+                                "possible for LlamaForCausalLM only (or keep the adapter unmerged)");
+  }
+
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& name : llama::tensor_names(config)) {
+    auto it = parameters.find(name);
+    if (it != parameters.end()) {
+      tensors[name] = it->second.to(torch::kCPU, dtype);
+      continue;
+    }
+    // A bias of a declared group that no method trained: zero, so the function is unchanged.
+    check(ends_with(name, ".bias"), "internal: model has no tensor '" + name + "'");
+    std::string weight = name.substr(0, name.size() - 5) + ".weight";
+    tensors[name] = torch::zeros({parameters.at(weight).size(0)}, torch::dtype(dtype));
+  }
+
+  ensure_directory(out_directory);
+  safetensors::save(out_directory + "/model.safetensors", tensors);
+  json["torch_dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kHalf ? "float16" : "float32";
+  write_file_atomic(out_directory + "/config.json", json.dump(2) + "\n");
+  for (const auto& file : kTokenizerFiles) {
+    fs::path source = fs::path(base_directory) / file;
+    if (!fs::exists(source)) continue;
+    std::ifstream in(source, std::ios::binary);
+    std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    write_file_atomic((fs::path(out_directory) / file).string(), contents);
+  }
+}
+
+}  // namespace peft

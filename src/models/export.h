@@ -1,0 +1,20 @@
+// Writes a model as a complete Hugging Face model directory: config.json, model.safetensors and the base
+// directory's tokenizer files. Used by peft-merge (a base with an adapter folded in) and, later, by full
+// fine-tuning.
+#pragma once
+
+#include <string>
+
+#include <torch/torch.h>
+
+namespace peft {
+
+class CausalLM;
+
+// Tensors are those of the family's name table, cast to `dtype`. Biases that a method added to a bias-less
+// family are declared in config.json (attention_bias / mlp_bias) and absent ones of the same group written as
+// zeros; a bias the family's config cannot declare is an error. Every file is written atomically.
+void save_model_directory(CausalLM& model, const std::string& base_directory, const std::string& out_directory,
+                          torch::Dtype dtype);
+
+}  // namespace peft
