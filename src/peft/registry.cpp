@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "peft/adapter.h"
 #include "peft/bitfit.h"
 #include "peft/ia3.h"
 #include "peft/lora.h"
@@ -14,6 +15,8 @@ const std::vector<MethodEntry>& method_registry() {
       {"ia3", "IA3", [] { return std::make_shared<Ia3Options>(); }, Ia3Options::from_adapter_config, make_ia3},
       {"bitfit", "BITFIT", [] { return std::make_shared<BitFitOptions>(); }, BitFitOptions::from_adapter_config,
        make_bitfit},
+      {"adapter", "BOTTLENECK_ADAPTER", [] { return std::make_shared<AdapterOptions>(); },
+       AdapterOptions::from_adapter_config, make_adapter},
   };
   return methods;
 }
