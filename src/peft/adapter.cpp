@@ -28,7 +28,8 @@ TORCH_MODULE(Affine);
 
 class BottleneckImpl : public torch::nn::Module {
  public:
-  BottleneckImpl(Affine d, Affine u) : down(register_module("down", std::move(d))), up(register_module("up", std::move(u))) {}
+  BottleneckImpl(Affine d, Affine u)
+      : down(register_module("down", std::move(d))), up(register_module("up", std::move(u))) {}
   Affine down, up;
 };
 TORCH_MODULE(Bottleneck);
@@ -62,8 +63,11 @@ struct AdapterSite {
 class AdapterHook : public SublayerHook {
  public:
   AdapterHook(const AdapterOptions& options, int64_t layers)
-      : parallel_(options.placement == "parallel"), activation_(options.activation), scaling_(options.scaling),
-        attention_(layers, Bottleneck(nullptr)), feed_forward_(layers, Bottleneck(nullptr)) {}
+      : parallel_(options.placement == "parallel"),
+        activation_(options.activation),
+        scaling_(options.scaling),
+        attention_(layers, Bottleneck(nullptr)),
+        feed_forward_(layers, Bottleneck(nullptr)) {}
 
   void add(const AdapterSite& site) {
     (site.sublayer == Sublayer::attention ? attention_ : feed_forward_).at(site.layer) = site.module;
@@ -139,8 +143,8 @@ class Adapter : public Method {
       if (o.train_norms) {
         auto parameters = layer->named_parameters();
         for (const char* norm : {"input_layernorm.weight", "post_attention_layernorm.weight"}) {
-          check(parameters.contains(norm), "peft.train_norms: the model has no parameter '" + layer_path + "." +
-                                               norm + "'");
+          check(parameters.contains(norm),
+                "peft.train_norms: the model has no parameter '" + layer_path + "." + norm + "'");
           auto weight = parameters[norm];
           weight.set_requires_grad(true);
           norms_.push_back({layer_path + "." + norm, weight, false});
@@ -221,7 +225,8 @@ void AdapterOptions::read(Section& section) {
   section.get_choice("placement", placement, kPlacements);
   section.get_choice("sites", sites, kSites);
   if (section.has("r") && section.has("reduction_factor")) {
-    section.fail("reduction_factor", "give either r or reduction_factor (r = hidden_size / reduction_factor), not both");
+    section.fail("reduction_factor",
+                 "give either r or reduction_factor (r = hidden_size / reduction_factor), not both");
   }
   if (section.has("reduction_factor")) {
     section.get("reduction_factor", reduction_factor);

@@ -74,10 +74,9 @@ void load_parameters_from_adapter_tensors(const std::vector<TrainableParameter>&
               c10::str(parameter.tensor.sizes()) + " (was it trained for another base model?)");
     parameter.tensor.copy_(it->second);
   }
-  check(tensors.size() == parameters.size(), "adapter has " + std::to_string(tensors.size()) +
-                                                 " tensors but its config implies " +
-                                                 std::to_string(parameters.size()) + " (" + settings +
-                                                 " in adapter_config.json disagrees with the file)");
+  check(tensors.size() == parameters.size(),
+        "adapter has " + std::to_string(tensors.size()) + " tensors but its config implies " +
+            std::to_string(parameters.size()) + " (" + settings + " in adapter_config.json disagrees with the file)");
 }
 
 StringOrList targets_from_json(const nlohmann::json& value, const std::string& key) {
@@ -90,6 +89,11 @@ StringOrList targets_from_json(const nlohmann::json& value, const std::string& k
     out.list.push_back(item.get<std::string>());
   }
   return out;
+}
+
+nlohmann::json targets_to_json(const StringOrList& targets, const std::vector<std::string>& resolved) {
+  if (targets.is_list || targets.string == "all-linear") return resolved;
+  return targets.string;
 }
 
 }  // namespace peft

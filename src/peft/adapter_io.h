@@ -32,4 +32,7 @@ void load_parameters_from_adapter_tensors(const std::vector<TrainableParameter>&
 // list). Throws peft::Error naming `key` for anything else.
 StringOrList targets_from_json(const nlohmann::json& value, const std::string& key);
 
+// target_modules as PEFT records it: the resolved module names for a list or "all-linear", a regex as written.
+nlohmann::json targets_to_json(const StringOrList& targets, const std::vector<std::string>& resolved);
+
 }  // namespace peft

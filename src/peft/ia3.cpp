@@ -130,9 +130,7 @@ class Ia3 : public Method {
 
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
-    nlohmann::json target = o.target_modules.is_list || o.target_modules.string == "all-linear"
-                                ? nlohmann::json(saved_targets_)
-                                : nlohmann::json(o.target_modules.string);
+    nlohmann::json target = targets_to_json(o.target_modules, saved_targets_);
     nlohmann::json exclude = nullptr;
     if (o.exclude_modules.is_list && !o.exclude_modules.list.empty()) exclude = spec_to_json(o.exclude_modules);
     if (!o.exclude_modules.is_list) exclude = o.exclude_modules.string;

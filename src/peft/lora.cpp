@@ -111,9 +111,7 @@ class Lora : public Method {
 
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
-    nlohmann::json target = o.target_modules.is_list || o.target_modules.string == "all-linear"
-                                ? nlohmann::json(saved_targets_)
-                                : nlohmann::json(o.target_modules.string);
+    nlohmann::json target = targets_to_json(o.target_modules, saved_targets_);
     nlohmann::json exclude = nullptr;
     if (o.exclude_modules.is_list && !o.exclude_modules.list.empty()) exclude = o.exclude_modules.list;
     if (!o.exclude_modules.is_list) exclude = o.exclude_modules.string;
@@ -195,8 +193,7 @@ std::shared_ptr<MethodOptions> LoraOptions::from_adapter_config(const nlohmann::
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("adapter_config.json: ") + e.what());
   }
-  options->target_modules =
-      targets_from_json(config.value("target_modules", nlohmann::json()), "target_modules");
+  options->target_modules = targets_from_json(config.value("target_modules", nlohmann::json()), "target_modules");
   if (config.contains("exclude_modules")) {
     options->exclude_modules = targets_from_json(config["exclude_modules"], "exclude_modules");
   }

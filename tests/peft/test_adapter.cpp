@@ -8,6 +8,7 @@
 #include "config/section.h"
 #include "core/error.h"
 #include "data/batch.h"
+#include "method_testing.h"
 #include "models/loader.h"
 #include "peft/adapter.h"
 #include "peft/adapter_io.h"
@@ -18,9 +19,10 @@
 namespace peft {
 namespace {
 
-std::shared_ptr<CausalLM> fixture_model(const std::string& name = "llama_gqa_tied") {
-  return load_model(test::fixture("llama/" + name), {"float32", "cpu"});
-}
+using test::error_of;
+using test::fixture_model;
+using test::logits;
+using test::sample_ids;
 
 std::shared_ptr<AdapterOptions> adapter_options(const std::string& placement, const std::string& sites = "both",
                                                 int64_t r = 4) {
@@ -31,27 +33,10 @@ std::shared_ptr<AdapterOptions> adapter_options(const std::string& placement, co
   return options;
 }
 
-torch::Tensor sample_ids() { return torch::tensor({{1, 5, 9, 3, 7, 11, 2, 4}, {1, 8, 6, 10, 12, 3, 5, 9}}); }
-
-torch::Tensor logits(CausalLM& model) {
-  torch::NoGradGuard no_grad;
-  auto ids = sample_ids();
-  return model.logits(ids, torch::ones_like(ids));
-}
-
 // Gives every adapter tensor (W_up and biases included) values that change the function.
 void randomise(Method& method) {
   torch::NoGradGuard no_grad;
   for (auto& parameter : method.trainable_parameters()) parameter.tensor.normal_(0.0, 0.3);
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 std::string read_error(const std::string& yaml) {
@@ -264,9 +249,8 @@ TEST(Adapter, SavedAdapterReloadsBitExactly) {
   auto config = nlohmann::json::parse(test::read_text(dir + "/adapter_config.json"));
   std::set<std::string> keys;
   for (const auto& item : config.items()) keys.insert(item.key());
-  EXPECT_EQ(keys, (std::set<std::string>{"activation", "base_model_name_or_path", "inference_mode", "init",
-                                         "peft_type", "placement", "r", "scaling", "sites", "task_type",
-                                         "train_norms"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"activation", "base_model_name_or_path", "inference_mode", "init", "peft_type",
+                                         "placement", "r", "scaling", "sites", "task_type", "train_norms"}));
   EXPECT_EQ(config["peft_type"], "BOTTLENECK_ADAPTER");
   EXPECT_EQ(config["placement"], "parallel");
   EXPECT_EQ(config["init"], "lora");
@@ -331,7 +315,8 @@ TEST(Adapter, OptionErrors) {
   EXPECT_EQ(serial.r, 64);
   EXPECT_EQ(serial.activation, "relu");
 
-  auto bad = nlohmann::json{{"peft_type", "BOTTLENECK_ADAPTER"}, {"placement", "serial"}, {"r", 8}, {"activation", "elu"}};
+  auto bad =
+      nlohmann::json{{"peft_type", "BOTTLENECK_ADAPTER"}, {"placement", "serial"}, {"r", 8}, {"activation", "elu"}};
   message = error_of([&] { AdapterOptions::from_adapter_config(bad); });
   EXPECT_NE(message.find("'activation' must be one of"), std::string::npos) << message;
 }

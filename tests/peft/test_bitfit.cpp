@@ -7,6 +7,7 @@
 #include "config/section.h"
 #include "core/error.h"
 #include "data/batch.h"
+#include "method_testing.h"
 #include "models/loader.h"
 #include "peft/adapter_io.h"
 #include "peft/bitfit.h"
@@ -17,10 +18,10 @@
 namespace peft {
 namespace {
 
-std::shared_ptr<CausalLM> fixture_model(const std::string& name = "llama_gqa_tied",
-                                        const std::string& dtype = "float32") {
-  return load_model(test::fixture("llama/" + name), {dtype, "cpu"});
-}
+using test::error_of;
+using test::fixture_model;
+using test::logits;
+using test::sample_ids;
 
 std::shared_ptr<BitFitOptions> subset_options(std::vector<std::string> targets) {
   auto options = std::make_shared<BitFitOptions>();
@@ -29,26 +30,9 @@ std::shared_ptr<BitFitOptions> subset_options(std::vector<std::string> targets) 
   return options;
 }
 
-torch::Tensor sample_ids() { return torch::tensor({{1, 5, 9, 3, 7, 11, 2, 4}, {1, 8, 6, 10, 12, 3, 5, 9}}); }
-
-torch::Tensor logits(CausalLM& model) {
-  torch::NoGradGuard no_grad;
-  auto ids = sample_ids();
-  return model.logits(ids, torch::ones_like(ids));
-}
-
 void randomise(Method& method) {
   torch::NoGradGuard no_grad;
   for (auto& parameter : method.trainable_parameters()) parameter.tensor.normal_(0.0, 0.2);
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // Bias parameters of every projection but the output head, per layer, from config fields:

@@ -7,6 +7,7 @@
 #include "config/section.h"
 #include "core/error.h"
 #include "data/batch.h"
+#include "method_testing.h"
 #include "models/loader.h"
 #include "peft/adapter_io.h"
 #include "peft/ia3.h"
@@ -17,9 +18,10 @@
 namespace peft {
 namespace {
 
-std::shared_ptr<CausalLM> fixture_model(const std::string& name = "llama_gqa_tied") {
-  return load_model(test::fixture("llama/" + name), {"float32", "cpu"});
-}
+using test::error_of;
+using test::fixture_model;
+using test::logits;
+using test::sample_ids;
 
 std::shared_ptr<Ia3Options> ia3_options(std::vector<std::string> targets = {"k_proj", "v_proj", "down_proj"},
                                         std::vector<std::string> feedforward = {"down_proj"}) {
@@ -27,14 +29,6 @@ std::shared_ptr<Ia3Options> ia3_options(std::vector<std::string> targets = {"k_p
   options->target_modules = {true, "", std::move(targets)};
   options->feedforward_modules = {true, "", std::move(feedforward)};
   return options;
-}
-
-torch::Tensor sample_ids() { return torch::tensor({{1, 5, 9, 3, 7, 11, 2, 4}, {1, 8, 6, 10, 12, 3, 5, 9}}); }
-
-torch::Tensor logits(CausalLM& model) {
-  torch::NoGradGuard no_grad;
-  auto ids = sample_ids();
-  return model.logits(ids, torch::ones_like(ids));
 }
 
 // Moves the vectors away from ones so that the adapter changes the function.
@@ -48,15 +42,6 @@ Projection find_projection(CausalLM& model, const std::string& path) {
     if (name == path) return projection;
   }
   throw std::runtime_error("no projection " + path);
-}
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(Ia3, IdenticalLogitsAtInit) {

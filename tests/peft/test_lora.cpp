@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "data/batch.h"
 #include "io/safetensors.h"
+#include "method_testing.h"
 #include "models/loader.h"
 #include "peft/adapter_io.h"
 #include "peft/lora.h"
@@ -17,9 +18,10 @@
 namespace peft {
 namespace {
 
-std::shared_ptr<CausalLM> fixture_model(const std::string& name = "llama_gqa_tied") {
-  return load_model(test::fixture("llama/" + name), {"float32", "cpu"});
-}
+using test::error_of;
+using test::fixture_model;
+using test::logits;
+using test::sample_ids;
 
 std::shared_ptr<LoraOptions> lora_options(std::vector<std::string> targets = {"q_proj", "v_proj"}) {
   auto options = std::make_shared<LoraOptions>();
@@ -27,14 +29,6 @@ std::shared_ptr<LoraOptions> lora_options(std::vector<std::string> targets = {"q
   options->lora_alpha = 8;
   options->target_modules = {true, "", std::move(targets)};
   return options;
-}
-
-torch::Tensor sample_ids() { return torch::tensor({{1, 5, 9, 3, 7, 11, 2, 4}, {1, 8, 6, 10, 12, 3, 5, 9}}); }
-
-torch::Tensor logits(CausalLM& model) {
-  torch::NoGradGuard no_grad;
-  auto ids = sample_ids();
-  return model.logits(ids, torch::ones_like(ids));
 }
 
 // Makes B non-zero so that the adapter changes the function.
