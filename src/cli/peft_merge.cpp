@@ -7,7 +7,6 @@
 
 #include "cli/main_guard.h"
 #include "core/device.h"
-#include "io/safetensors.h"
 #include "models/export.h"
 #include "models/loader.h"
 #include "peft/adapter_io.h"
@@ -18,20 +17,15 @@ int main(int argc, char** argv) {
   app.add_option("--model,-m", model_dir, "base model directory (HF layout)")->required();
   app.add_option("--adapter,-a", adapter_dir, "adapter directory")->required();
   app.add_option("--out,-o", out_dir, "where to write the merged model")->required();
-  app.add_option("--dtype", dtype, "storage dtype of the merged weights: base (as the base's), float32, bfloat16, float16");
+  app.add_option("--dtype", dtype,
+                 "storage dtype of the merged weights: base (as the base's), float32, bfloat16, float16");
   CLI11_PARSE(app, argc, argv);
 
   return peft::run_main([&] {
     peft::configure_threads(0);
     // Merge in float32 whatever the storage dtype, then store as the base stores its weights.
     auto model = peft::load_model(model_dir, {"float32", "cpu"});
-    torch::Dtype storage = torch::kFloat;
-    if (dtype == "base") {
-      auto checkpoint = peft::safetensors::Checkpoint::open_directory(model_dir);
-      storage = checkpoint.info("model.embed_tokens.weight").dtype;
-    } else {
-      storage = peft::parse_dtype(dtype);
-    }
+    torch::Dtype storage = dtype == "base" ? peft::stored_dtype(model_dir) : peft::parse_dtype(dtype);
     auto method = peft::load_adapter(adapter_dir, *model);
     method->merge(*model);
     peft::save_model_directory(*model, model_dir, out_dir, storage);

@@ -9,7 +9,7 @@
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"Fine-tune a base model with a PEFT method; writes only the adapter."};
+  CLI::App app{"Fine-tune a base model with a PEFT method (writes only the adapter) or fully (writes the model)."};
   std::string config_path;
   std::vector<std::string> overrides;
   bool dry_run = false;
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
       std::printf("held-out loss: %.4f (base) -> %.4f (adapted); perplexity %.2f -> %.2f\n", summary.base_eval_loss,
                   summary.final_eval_loss, std::exp(summary.base_eval_loss), std::exp(summary.final_eval_loss));
     }
-    std::printf("adapter written to %s\n", config.output.dir.c_str());
+    std::printf("%s written to %s\n", trainer.writes_model() ? "model" : "adapter", config.output.dir.c_str());
     return 0;
   });
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "config/section.h"
@@ -34,6 +35,7 @@ std::string unknown_section_message(const std::string& name) {
 
 struct Override {
   std::string section;
+  int64_t index = -1;  // N of peft[N].key; -1 for section.key
   std::string key;
   std::string text;  // as given, for messages
   YAML::Node value;
@@ -48,7 +50,16 @@ Override parse_override(const std::string& text) {
   std::string value = trim(text.substr(equals + 1));
   size_t dot = name.find('.');
   if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) throw Error(usage);
-  Override result{name.substr(0, dot), name.substr(dot + 1), text, {}};
+  Override result{name.substr(0, dot), -1, name.substr(dot + 1), text, {}};
+  // peft[N].key addresses one method of a `peft` list.
+  std::smatch indexed;
+  static const std::regex kIndexed(R"(([A-Za-z_]+)\[([0-9]{1,6})\])");
+  if (std::regex_match(result.section, indexed, kIndexed)) {
+    if (indexed[1] != "peft")
+      throw Error("command line override " + text + ": only peft is a list (peft[N].key=value)");
+    result.section = "peft";
+    result.index = std::stoll(indexed[2]);
+  }
   if (std::find(kSections.begin(), kSections.end(), result.section) == kSections.end()) {
     throw Error("command line override " + text + ": " + unknown_section_message(result.section));
   }
@@ -94,7 +105,8 @@ YAML::Node load_tree(const std::string& path) {
       throw Error(yaml_location(path, pair.first) + ": " + unknown_section_message(name));
     }
     if (!seen.insert(name).second) throw Error(yaml_location(path, pair.first) + ": duplicate section '" + name + "'");
-    if (!pair.second.IsNull() && !pair.second.IsMap()) {
+    bool method_list = name == "peft" && pair.second.IsSequence();  // a composition
+    if (!pair.second.IsNull() && !pair.second.IsMap() && !method_list) {
       throw Error(yaml_location(path, pair.first) + ": section '" + name + "' must be a mapping of keys, got " +
                   describe_yaml(pair.second));
     }
@@ -151,17 +163,20 @@ void read_data(Section& section, DataOptions& data) {
   check_non_negative(section, "max_eval_examples", data.max_eval_examples);
 }
 
-void read_peft(Section& section, PeftConfig& peft) {
-  section.require("method", peft.method);
+void read_method(Section& section, MethodChoice& choice, bool in_composition) {
+  section.require("method", choice.name);
   const MethodEntry* entry = nullptr;
   try {
-    entry = &find_method(peft.method);
+    entry = &find_method(choice.name);
   } catch (const Error& e) {
     section.fail("method", e.what());
   }
-  peft.options = entry->make_options();
-  peft.options->read(section);
-  section.finish();
+  if (in_composition && entry->peft_type.empty()) {
+    section.fail("method", "'" + choice.name + "' trains every parameter and cannot be combined with other methods");
+  }
+  choice.options = entry->make_options();
+  choice.options->read(section);
+  section.finish("method '" + choice.name + "'");
 }
 
 void read_train(Section& section, TrainOptions& train) {
@@ -232,6 +247,24 @@ RunConfig RunConfig::load(const std::string& path, const std::vector<std::string
   for (const auto& text : overrides) {
     Override item = parse_override(text);
     const YAML::Node& const_root = root;
+    bool method_list = item.section == "peft" && const_root["peft"] && const_root["peft"].IsSequence();
+    if (item.index >= 0) {
+      if (!method_list || item.index >= static_cast<int64_t>(const_root["peft"].size())) {
+        throw Error("command line override " + text + ": " + path + " has no peft[" + std::to_string(item.index) +
+                    "] (peft is " +
+                    (method_list ? "a list of " + std::to_string(const_root["peft"].size()) + " method(s))"
+                                 : "a single method: use peft." + item.key + "=...)"));
+      }
+      YAML::Node method = root["peft"][static_cast<size_t>(item.index)];
+      if (!method.IsMap()) continue;  // reported as a non-mapping item when the list is read
+      method[item.key] = item.value;
+      override_texts["peft[" + std::to_string(item.index) + "]"][item.key] = item.text;
+      continue;
+    }
+    if (method_list) {
+      throw Error("command line override " + text + ": peft in " + path +
+                  " is a list of methods; address one as peft[N]." + item.key + "=...");
+    }
     if (!const_root[item.section] || !const_root[item.section].IsMap()) {
       root[item.section] = YAML::Node(YAML::NodeType::Map);
     }
@@ -252,8 +285,24 @@ RunConfig RunConfig::load(const std::string& path, const std::vector<std::string
   read_model(model, config.model);
   Section data = section("data");
   read_data(data, config.data);
-  Section peft = section("peft");
-  read_peft(peft, config.peft);
+  const YAML::Node peft_node = static_cast<const YAML::Node&>(root)["peft"];
+  if (peft_node && peft_node.IsSequence()) {
+    // A composition: each item is a method's mapping, recorded as a list in the resolved config.
+    if (peft_node.size() == 0) throw Error(yaml_location(path, peft_node) + ": peft: the list of methods is empty");
+    config.peft.is_list = true;
+    (*resolved)["peft"] = YAML::Node(YAML::NodeType::Sequence);
+    for (size_t i = 0; i < peft_node.size(); ++i) {
+      std::string name = "peft[" + std::to_string(i) + "]";
+      (*resolved)["peft"].push_back(YAML::Node(YAML::NodeType::Map));
+      auto state = make_section_state(peft_node[i], path, name, resolved, override_texts[name]);
+      state->record_into = (*resolved)["peft"][i];
+      Section method(state);
+      read_method(method, config.peft.methods.emplace_back(), peft_node.size() > 1);
+    }
+  } else {
+    Section peft = section("peft");
+    read_method(peft, config.peft.methods.emplace_back(), false);
+  }
   Section train = section("train");
   read_train(train, config.train);
   Section output = section("output");

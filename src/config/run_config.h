@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "peft/method.h"
+#include "peft/registry.h"
 
 namespace peft {
 
@@ -26,9 +26,11 @@ struct DataOptions {
   int64_t max_eval_examples = 0;  // 0 = all
 };
 
+// The `peft` section: one method (a mapping with `method:`) or a composition (a list of such mappings,
+// applied together in order).
 struct PeftConfig {
-  std::string method;  // a name from the method registry, e.g. "lora"
-  std::shared_ptr<MethodOptions> options;
+  std::vector<MethodChoice> methods;
+  bool is_list = false;  // given as a list (even of one method)
 };
 
 struct TrainOptions {
@@ -69,7 +71,8 @@ struct RunConfig {
 
   // Throws peft::Error with a one-line message naming the file (and line) for: missing/unparsable file,
   // unknown section or key (with the closest valid key), wrong value types, invalid values, unknown method.
-  // `overrides` are "section.key=value" strings; the value is parsed as YAML ("[q_proj, v_proj]" works).
+  // `overrides` are "section.key=value" strings; the value is parsed as YAML ("[q_proj, v_proj]" works). One
+  // method of a `peft` list is addressed as peft[N].key=value.
   static RunConfig load(const std::string& path, const std::vector<std::string>& overrides = {});
 };
 

@@ -174,7 +174,11 @@ namespace {
 
 // Records `value` as the effective setting `path`.`key` in the shared resolved tree.
 void record(Section::State& state, const std::string& key, const YAML::Node& value) {
-  (*state.resolved)[state.path][key] = value;
+  if (state.record_into) {
+    (*state.record_into)[key] = value;
+  } else {
+    (*state.resolved)[state.path][key] = value;
+  }
 }
 
 }  // namespace
@@ -293,14 +297,16 @@ void Section::get_choice(const std::string& key, std::string& value, const std::
   fail(key, message);
 }
 
-void Section::finish() const {
+void Section::finish(const std::string& owner) const {
   std::vector<std::string> known(state_->read.begin(), state_->read.end());
   for (const auto& pair : state_->node) {
     const std::string& key = pair.first.Scalar();
     if (state_->read.count(key)) continue;
     std::string message = key_location(*state_, key) + ": unknown key '" + state_->path + "." + key + "'";
+    if (!owner.empty()) message += " for " + owner;
     std::string close = closest_match(key, known);
     if (!close.empty()) message += " (did you mean '" + close + "'?)";
+    if (!owner.empty()) message += "; " + owner + " takes " + join(known, ", ");
     throw Error(message);
   }
 }

@@ -54,8 +54,9 @@ class Section {
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
 
   // Throws for the first key never read: "<file>:<line>: unknown key 'train.lerning_rate' (did you mean
-  // 'learning_rate'?)".
-  void finish() const;
+  // 'learning_rate'?)". With an `owner` ("method 'bitfit'") the message says whose keys these are and lists
+  // the ones it takes: "unknown key 'peft.r' for method 'bitfit'; method 'bitfit' takes biases, method".
+  void finish(const std::string& owner = "") const;
 
  private:
   std::shared_ptr<State> state_;

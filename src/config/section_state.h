@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -22,6 +23,9 @@ struct Section::State {
   std::map<std::string, std::string> overrides;
   // Shared tree of effective values (given or default), keyed by section path then key.
   std::shared_ptr<YAML::Node> resolved;
+  // Where this section records its values when that is not resolved[path]: one element of a list section
+  // (the methods of a `peft` list record into resolved["peft"][i]).
+  std::optional<YAML::Node> record_into;
 };
 
 // Builds a section state, checking that `node` is a mapping (null counts as empty) whose keys are unique

@@ -56,8 +56,9 @@ void save_model_directory(CausalLM& model, const std::string& base_directory, co
   } else {
     // Mistral has no bias options; Qwen2 has fixed q/k/v biases only.
     check(attention_bias == config.attention_bias && output_bias == config.output_bias && !mlp_bias,
-          config.architecture + "'s config.json cannot declare the biases this adapter added; merge is "
-                                "possible for LlamaForCausalLM only (or keep the adapter unmerged)");
+          config.architecture +
+              "'s config.json cannot declare the biases this adapter added; merge is "
+              "possible for LlamaForCausalLM only (or keep the adapter unmerged)");
   }
 
   std::map<std::string, torch::Tensor> tensors;
@@ -84,6 +85,15 @@ void save_model_directory(CausalLM& model, const std::string& base_directory, co
     std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     write_file_atomic((fs::path(out_directory) / file).string(), contents);
   }
+}
+
+torch::Dtype stored_dtype(const std::string& base_directory) {
+  auto checkpoint = safetensors::Checkpoint::open_directory(base_directory);
+  for (const auto& name : checkpoint.names()) {
+    torch::Dtype dtype = checkpoint.info(name).dtype;
+    if (torch::isFloatingType(dtype)) return dtype;
+  }
+  throw Error(checkpoint.describe() + " holds no floating-point tensor");
 }
 
 }  // namespace peft

@@ -1,6 +1,5 @@
 // Writes a model as a complete Hugging Face model directory: config.json, model.safetensors and the base
-// directory's tokenizer files. Used by peft-merge (a base with an adapter folded in) and, later, by full
-// fine-tuning.
+// directory's tokenizer files. Used by peft-merge (a base with an adapter folded in) and by full fine-tuning.
 #pragma once
 
 #include <string>
@@ -16,5 +15,8 @@ class CausalLM;
 // zeros; a bias the family's config cannot declare is an error. Every file is written atomically.
 void save_model_directory(CausalLM& model, const std::string& base_directory, const std::string& out_directory,
                           torch::Dtype dtype);
+
+// The dtype the base checkpoint stores its weights in (that of its first floating-point tensor).
+torch::Dtype stored_dtype(const std::string& base_directory);
 
 }  // namespace peft

@@ -19,7 +19,12 @@ torch::Tensor ProjectionImpl::forward(const torch::Tensor& input) {
 
 void ProjectionImpl::merge_hooks() {
   torch::NoGradGuard no_grad;
-  for (auto& hook : hooks_) hook->merge_into(weight, bias);
+  for (auto& hook : hooks_) {
+    if (!hook->changes_input()) hook->merge_into(weight, bias);
+  }
+  for (auto& hook : hooks_) {
+    if (hook->changes_input()) hook->merge_into(weight, bias);
+  }
   hooks_.clear();
 }
 

@@ -20,6 +20,9 @@ class ProjectionHook {
   virtual torch::Tensor on_output(const torch::Tensor& x, const torch::Tensor& y) { return y; }
   // Folds the hook into weight (out, in) and bias (out, may be undefined) in place.
   virtual void merge_into(torch::Tensor& weight, torch::Tensor& bias) = 0;
+  // True for hooks that change only the input (on_input). Every output hook sees the changed input x', so the
+  // merged weight is (output hooks folded into W)·(input change): input hooks fold last.
+  virtual bool changes_input() const { return false; }
 };
 
 class ProjectionImpl : public torch::nn::Module {

@@ -6,6 +6,7 @@
 #include "core/strings.h"
 #include "models/causal_lm.h"
 #include "peft/adapter_io.h"
+#include "peft/registration.h"
 
 namespace peft {
 namespace {
@@ -124,6 +125,8 @@ class Adapter : public Method {
       for (Sublayer sublayer : {Sublayer::attention, Sublayer::feed_forward}) {
         bool attention = sublayer == Sublayer::attention;
         if (o.sites != "both" && o.sites != (attention ? "attn" : "ffn")) continue;
+        std::string name = attention ? "attn_adapter" : "ffn_adapter";
+        check_name_free(*layer, layer_path, name);
         auto down = torch::empty({r_, d}, options);
         auto up = torch::zeros({d, r_}, options);
         if (lora_init) {
@@ -134,7 +137,6 @@ class Adapter : public Method {
         }
         Bottleneck module(Affine(down.requires_grad_(), torch::zeros({r_}, options).requires_grad_()),
                           Affine(up.requires_grad_(), torch::zeros({d}, options).requires_grad_()));
-        std::string name = attention ? "attn_adapter" : "ffn_adapter";
         layer->register_module(name, module);
         AdapterSite site{layer_path + "." + name, i, sublayer, module};
         hook_->add(site);
@@ -201,6 +203,7 @@ class Adapter : public Method {
   void merge(CausalLM&) override {
     throw Error("bottleneck adapters cannot be merged into the base weights (they add a nonlinear module)");
   }
+  bool mergeable() const override { return false; }
 
  private:
   std::shared_ptr<const AdapterOptions> options_;

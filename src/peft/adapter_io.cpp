@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
-#include "peft/registry.h"
+#include "peft/composition.h"
 
 namespace peft {
 
@@ -20,6 +20,8 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, CausalLM& mod
   namespace fs = std::filesystem;
   check(fs::is_directory(directory), "adapter directory not found: " + directory);
   std::string config_path = directory + "/adapter_config.json";
+  check(fs::exists(config_path) || !fs::exists(directory + "/config.json"),
+        directory + " holds a model, not an adapter (full fine-tuning output?): pass it as the model instead");
   check(fs::exists(config_path), "no adapter_config.json in adapter directory " + directory);
   nlohmann::json config;
   try {
@@ -28,16 +30,12 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, CausalLM& mod
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(config_path + ": invalid JSON: " + e.what());
   }
-  check(config.is_object() && config.contains("peft_type") && config["peft_type"].is_string(),
-        config_path + ": missing 'peft_type'");
-  const auto& entry = find_method_by_peft_type(config["peft_type"].get<std::string>());
-  std::shared_ptr<MethodOptions> options;
+  std::unique_ptr<Method> method;
   try {
-    options = entry.options_from_adapter_config(config);
+    method = method_from_adapter_config(config);
   } catch (const Error& e) {
     throw Error(config_path + ": " + e.what());
   }
-  auto method = entry.make_method(options);
   method->attach(model);
 
   std::string weights_path = directory + "/adapter_model.safetensors";

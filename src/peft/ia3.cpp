@@ -7,6 +7,7 @@
 #include "core/strings.h"
 #include "models/causal_lm.h"
 #include "peft/adapter_io.h"
+#include "peft/registration.h"
 #include "peft/target_matcher.h"
 
 namespace peft {
@@ -28,6 +29,8 @@ class Ia3Hook : public ProjectionHook {
     if (feedforward_) return y;
     return (y.to(l_.scalar_type()) * l_.view(-1)).to(y.scalar_type());
   }
+
+  bool changes_input() const override { return feedforward_; }
 
   void merge_into(torch::Tensor& weight, torch::Tensor& bias) override {
     // l is [out, 1] (scales rows: diag(l)·W) or [1, in] (scales columns: W·diag(l)); broadcasting does both.
@@ -96,6 +99,7 @@ class Ia3 : public Method {
       if (std::find(match.paths.begin(), match.paths.end(), path) == match.paths.end()) continue;
       // PEFT matches feedforward_modules by plain suffix; a ".suffix" (target_matcher) is the same for whole
       // module names and does not let "proj" match "down_proj".
+      check_name_free(*projection, path, "ia3_l");
       bool feedforward = matches(o.feedforward_modules, path);
       auto options = torch::TensorOptions().dtype(torch::kFloat).device(projection->weight.device());
       std::vector<int64_t> shape = feedforward ? std::vector<int64_t>{1, projection->in_features}

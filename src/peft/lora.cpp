@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "models/causal_lm.h"
 #include "peft/adapter_io.h"
+#include "peft/registration.h"
 #include "peft/target_matcher.h"
 
 namespace peft {
@@ -67,6 +68,7 @@ class Lora : public Method {
         biases_.push_back({path + ".bias", projection->bias, false});
       }
       if (!targeted) continue;
+      check_name_free(*projection, path, "lora_A");
       auto options = torch::TensorOptions().dtype(torch::kFloat).device(projection->weight.device());
       auto a = torch::empty({o.r, projection->in_features}, options);
       auto b = torch::zeros({projection->out_features, o.r}, options);

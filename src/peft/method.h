@@ -57,6 +57,10 @@ class Method {
   // Folds the method into the base weights and removes its hooks; the model then computes the same
   // function without the method. Throws peft::Error for methods that cannot be merged.
   virtual void merge(CausalLM& model) = 0;
+  virtual bool mergeable() const { return true; }
+
+  // True for full fine-tuning, whose result is a whole model directory rather than an adapter.
+  virtual bool writes_model() const { return false; }
 };
 
 }  // namespace peft

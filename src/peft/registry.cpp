@@ -4,6 +4,7 @@
 #include "core/strings.h"
 #include "peft/adapter.h"
 #include "peft/bitfit.h"
+#include "peft/full.h"
 #include "peft/ia3.h"
 #include "peft/lora.h"
 
@@ -17,6 +18,8 @@ const std::vector<MethodEntry>& method_registry() {
        make_bitfit},
       {"adapter", "BOTTLENECK_ADAPTER", [] { return std::make_shared<AdapterOptions>(); },
        AdapterOptions::from_adapter_config, make_adapter},
+      // No adapter format: full fine-tuning writes a whole model directory.
+      {"full", "", [] { return std::make_shared<FullOptions>(); }, nullptr, make_full},
   };
   return methods;
 }
@@ -40,10 +43,13 @@ const MethodEntry& find_method(const std::string& name) {
 
 const MethodEntry& find_method_by_peft_type(const std::string& peft_type) {
   for (const auto& entry : method_registry()) {
-    if (entry.peft_type == peft_type) return entry;
+    if (!entry.peft_type.empty() && entry.peft_type == peft_type) return entry;
   }
   std::vector<std::string> types;
-  for (const auto& entry : method_registry()) types.push_back(entry.peft_type);
+  for (const auto& entry : method_registry()) {
+    if (!entry.peft_type.empty()) types.push_back(entry.peft_type);
+  }
+  types.push_back(kCompositionPeftType);
   throw Error("adapter_config.json: peft_type '" + peft_type + "' is not supported; supported: " + join(types, ", "));
 }
 

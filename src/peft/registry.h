@@ -14,7 +14,7 @@ namespace peft {
 
 struct MethodEntry {
   std::string name;       // the YAML `peft.method` value, e.g. "lora"
-  std::string peft_type;  // adapter_config.json "peft_type", e.g. "LORA"
+  std::string peft_type;  // adapter_config.json "peft_type", e.g. "LORA"; empty when it writes no adapter
   std::function<std::shared_ptr<MethodOptions>()> make_options;
   // Options back from a saved adapter_config.json (throws peft::Error on a bad config).
   std::function<std::shared_ptr<MethodOptions>(const nlohmann::json& adapter_config)> options_from_adapter_config;
@@ -22,6 +22,15 @@ struct MethodEntry {
 };
 
 const std::vector<MethodEntry>& method_registry();
+
+// The peft_type of an adapter that holds several methods applied together (peft/composition.h).
+inline constexpr const char* kCompositionPeftType = "COMPOSITION";
+
+// One method chosen by a run config: its registry name and typed options.
+struct MethodChoice {
+  std::string name;
+  std::shared_ptr<MethodOptions> options;
+};
 
 // Throws peft::Error "unknown PEFT method 'lroa' (did you mean 'lora'?); available: lora, ..." .
 const MethodEntry& find_method(const std::string& name);

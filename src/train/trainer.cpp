@@ -14,9 +14,10 @@
 #include "eval/evaluator.h"
 #include "io/atomic_file.h"
 #include "io/tokenizer.h"
+#include "models/export.h"
 #include "models/loader.h"
 #include "peft/adapter_io.h"
-#include "peft/registry.h"
+#include "peft/composition.h"
 #include "train/loss.h"
 #include "train/schedule.h"
 
@@ -58,11 +59,13 @@ Trainer::Trainer(RunConfig config) : config_(std::move(config)) {}
 Trainer::~Trainer() = default;
 
 void Trainer::setup() {
-  // Refuse to replace an earlier run's adapter unless asked to: it may be hours of work.
-  std::string previous = config_.output.dir + "/adapter_model.safetensors";
-  check(config_.output.overwrite || !std::filesystem::exists(previous),
-        config_.source + ": output.dir " + config_.output.dir +
-            " already holds an adapter; choose another directory or set output.overwrite=true");
+  // Refuse to replace an earlier run's adapter or model unless asked to: it may be hours of work.
+  for (const char* result : {"adapter_model.safetensors", "model.safetensors"}) {
+    check(config_.output.overwrite || !std::filesystem::exists(config_.output.dir + "/" + result),
+          config_.source + ": output.dir " + config_.output.dir + " already holds " +
+              (result[0] == 'a' ? "an adapter" : "a model") +
+              "; choose another directory or set output.overwrite=true");
+  }
   int threads = configure_threads(config_.train.threads);
   device_ = resolve_device(config_.model.device);
   spdlog::info("device {}, {} thread(s), base dtype {}", device_.str(), threads, config_.model.dtype);
@@ -87,9 +90,14 @@ void Trainer::setup() {
 
   // The seed fixes the adapter's initialisation, dropout masks and the data order.
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
-  const auto& entry = find_method(config_.peft.method);
-  method_ = entry.make_method(config_.peft.options);
+  method_ = make_methods(config_.peft.methods);
   method_->attach(*model_);
+  if (method_->writes_model() && config_.model.dtype != "float32") {
+    spdlog::warn(
+        "full fine-tuning with model.dtype {}: the optimiser updates {} weights directly (no float32 "
+        "master copy), so small updates may round away",
+        config_.model.dtype, config_.model.dtype);
+  }
 
   for (const auto& parameter : model_->parameters()) {
     counts_.total += parameter.numel();
@@ -97,9 +105,16 @@ void Trainer::setup() {
   }
 }
 
+bool Trainer::writes_model() const { return method_->writes_model(); }
+
 void Trainer::print_summary() const {
-  std::printf("%s on %s: %zu module(s) adapted\n", method_->name().c_str(), config_.model.path.c_str(),
-              method_->targets().size());
+  if (method_->writes_model()) {
+    std::printf("%s on %s: every parameter trains (%zu tensors)\n", method_->name().c_str(), config_.model.path.c_str(),
+                method_->targets().size());
+  } else {
+    std::printf("%s on %s: %zu module(s) adapted\n", method_->name().c_str(), config_.model.path.c_str(),
+                method_->targets().size());
+  }
   for (const auto& target : method_->targets()) std::printf("  %s\n", target.c_str());
   std::printf("%s\n", counts_.peft_line().c_str());
   std::fflush(stdout);
@@ -229,7 +244,11 @@ TrainSummary Trainer::train() {
 }
 
 void Trainer::save() const {
-  save_adapter(config_.output.dir, *method_, config_.model.path);
+  if (method_->writes_model()) {
+    save_model_directory(*model_, config_.model.path, config_.output.dir, stored_dtype(config_.model.path));
+  } else {
+    save_adapter(config_.output.dir, *method_, config_.model.path);
+  }
   write_file_atomic(config_.output.dir + "/run_config.yaml", config_.resolved_yaml);
 }
 

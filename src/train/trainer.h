@@ -1,6 +1,6 @@
 // The training recipe, top to bottom: set up (threads, seed, model, tokenizer, data, method, optimiser),
 // train (AdamW over the adapter only, schedule, accumulation, clipping, periodic evaluation, progress and
-// JSONL log), then save only the adapter.
+// JSONL log), then save only the adapter (or, for full fine-tuning, the whole model).
 #pragma once
 
 #include <fstream>
@@ -45,6 +45,8 @@ class Trainer {
 
   CausalLM& model() { return *model_; }
   const ParameterCounts& counts() const { return counts_; }
+  // Full fine-tuning: save() writes a whole model directory instead of an adapter.
+  bool writes_model() const;
 
  private:
   double evaluate_held_out(int64_t step);

@@ -7,22 +7,18 @@
 #include <regex>
 #include <sstream>
 
-#include "test_util.h"
+#include "cli_testing.h"
 
 namespace peft {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string tool(const std::string& name) { return test::binary_dir() + "/" + name; }
-std::string model_dir() { return test::source_dir() + "/third_party/stories260K-hf"; }
-std::string data(const std::string& file) { return test::source_dir() + "/third_party/tinyshakespeare/" + file; }
-
-double parse_loss(const std::string& output) {
-  std::smatch match;
-  if (!std::regex_search(output, match, std::regex("loss: ([0-9.]+)"))) return -1.0;
-  return std::stod(match[1]);
-}
+using test::data;
+using test::expect_one_line_error;
+using test::model_dir;
+using test::parse_loss;
+using test::tool;
 
 std::string write_config(const std::string& work) {
   return test::write_text(work + "/run.yaml",
@@ -90,8 +86,8 @@ TEST(EndToEnd, TrainEvaluateAndGenerate) {
   EXPECT_GT(count, 100);
 
   // peft-merge folds the adapter in; the merged model alone gives the adapted loss.
-  auto merge = test::run_command(tool("peft-merge") + " --model " + model_dir() + " --adapter " + work + "/adapter --out " +
-                                 work + "/merged");
+  auto merge = test::run_command(tool("peft-merge") + " --model " + model_dir() + " --adapter " + work +
+                                 "/adapter --out " + work + "/merged");
   ASSERT_EQ(merge.exit_code, 0) << merge.output;
   auto merged = test::run_command(tool("peft-eval") + " --threads 1 --model " + work + "/merged" + on_data);
   ASSERT_EQ(merged.exit_code, 0) << merged.output;
@@ -115,16 +111,6 @@ TEST(EndToEnd, DryRunPrintsModulesAndPeftLine) {
                                                           "\\|\\| trainable%: [0-9.]+")))
       << result.output;
   EXPECT_FALSE(fs::exists(work + "/adapter/adapter_model.safetensors"));
-}
-
-// Each bad input: exit code 1 and a single "error: ..." line naming the problem.
-void expect_one_line_error(const test::CommandResult& result, const std::string& phrase) {
-  EXPECT_EQ(result.exit_code, 1) << result.output;
-  std::string last = result.output;
-  while (!last.empty() && last.back() == '\n') last.pop_back();
-  last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
-  EXPECT_EQ(last.rfind("error: ", 0), 0u) << result.output;
-  EXPECT_NE(last.find(phrase), std::string::npos) << result.output;
 }
 
 TEST(EndToEnd, BadInputsGiveOneClearError) {

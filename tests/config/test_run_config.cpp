@@ -70,7 +70,7 @@ std::string load_error(const std::string& text, const std::vector<std::string>& 
 }
 
 const LoraOptions& lora(const RunConfig& config) {
-  auto* options = dynamic_cast<const LoraOptions*>(config.peft.options.get());
+  auto* options = dynamic_cast<const LoraOptions*>(config.peft.methods.at(0).options.get());
   if (!options) throw std::runtime_error("peft options are not LoraOptions");
   return *options;
 }
@@ -88,7 +88,9 @@ TEST(RunConfig, LoadsAFullFile) {
   EXPECT_EQ(config.data.max_length, 128);
   EXPECT_TRUE(config.data.shuffle);
   EXPECT_EQ(config.data.max_eval_examples, 50);
-  EXPECT_EQ(config.peft.method, "lora");
+  EXPECT_EQ(config.peft.methods.size(), 1u);
+  EXPECT_FALSE(config.peft.is_list);
+  EXPECT_EQ(config.peft.methods[0].name, "lora");
   EXPECT_EQ(lora(config).r, 16);
   EXPECT_DOUBLE_EQ(lora(config).lora_alpha, 32.0);
   EXPECT_TRUE(lora(config).target_modules.is_list);
@@ -198,15 +200,22 @@ TEST(RunConfig, UnknownKeysGetAHintInEverySection) {
   EXPECT_EQ(load_error(output), "RUN:9: unknown key 'output.overwrit' (did you mean 'overwrite'?)");
   std::string peft =
       "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: lora\n  lora_alpah: 4\noutput:\n  dir: o\n";
-  EXPECT_EQ(load_error(peft), "RUN:7: unknown key 'peft.lora_alpah' (did you mean 'lora_alpha'?)");
+  std::string message = load_error(peft);
+  EXPECT_EQ(message.rfind("RUN:7: unknown key 'peft.lora_alpah' for method 'lora' (did you mean 'lora_alpha'?); "
+                          "method 'lora' takes ",
+                          0),
+            0u)
+      << message;
 }
 
 TEST(RunConfig, UnknownKeysFromOverridesSayCommandLine) {
   EXPECT_EQ(load_error(kMinimal, {"train.lerning_rate=1"}),
             "command line override train.lerning_rate=1: unknown key 'train.lerning_rate' (did you mean "
             "'learning_rate'?)");
-  EXPECT_EQ(load_error(kMinimal, {"peft.zzzzzzzz=4"}),
-            "command line override peft.zzzzzzzz=4: unknown key 'peft.zzzzzzzz'");
+  std::string message = load_error(kMinimal, {"peft.zzzzzzzz=4"});
+  EXPECT_EQ(message.rfind("command line override peft.zzzzzzzz=4: unknown key 'peft.zzzzzzzz' for method 'lora'", 0),
+            0u)
+      << message;
 }
 
 TEST(RunConfig, WrongTypes) {
@@ -346,6 +355,77 @@ TEST(RunConfig, ResolvedYamlRoundTrips) {
   EXPECT_EQ(lora(second).target_modules.list, (std::vector<std::string>{"q_proj", "v_proj"}));
   EXPECT_EQ(lora(second).use_rslora, lora(first).use_rslora);
   EXPECT_EQ(lora(second).bias, lora(first).bias);
+}
+
+// An option of another method is named as such, with the options the chosen method takes.
+TEST(RunConfig, OptionOfAnotherMethodIsRefused) {
+  std::string text = "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: bitfit\n  r: 8\noutput:\n  dir: o\n";
+  EXPECT_EQ(load_error(text), "RUN:7: unknown key 'peft.r' for method 'bitfit'; method 'bitfit' takes biases, method");
+  std::string full = "model:\n  path: /m\ndata:\n  train: t\npeft:\n  method: full\n  r: 8\noutput:\n  dir: o\n";
+  EXPECT_EQ(load_error(full), "RUN:7: unknown key 'peft.r' for method 'full'; method 'full' takes method");
+}
+
+const std::string kComposition =
+    "model:\n  path: /m\n"                    // 1-2
+    "data:\n  train: t\n"                     // 3-4
+    "peft:\n"                                 // 5
+    "  - method: lora\n"                      // 6
+    "    r: 4\n"                              // 7
+    "    target_modules: [q_proj, v_proj]\n"  // 8
+    "  - method: bitfit\n"                    // 9
+    "output:\n  dir: o\n";                    // 10-11
+
+TEST(RunConfig, PeftListIsAComposition) {
+  RunConfig config = RunConfig::load(write_config(kComposition), {"peft[1].biases=subset"});
+  EXPECT_TRUE(config.peft.is_list);
+  ASSERT_EQ(config.peft.methods.size(), 2u);
+  EXPECT_EQ(config.peft.methods[0].name, "lora");
+  EXPECT_EQ(lora(config).r, 4);
+  EXPECT_EQ(config.peft.methods[1].name, "bitfit");
+
+  // The resolved config keeps the list, with every default filled in, and loads back to the same settings.
+  YAML::Node tree = YAML::Load(config.resolved_yaml);
+  ASSERT_TRUE(tree["peft"].IsSequence()) << config.resolved_yaml;
+  EXPECT_EQ(tree["peft"][0]["r"].as<int>(), 4);
+  EXPECT_EQ(tree["peft"][0]["lora_alpha"].as<double>(), 8.0);
+  EXPECT_EQ(tree["peft"][1]["biases"].as<std::string>(), "subset");
+  EXPECT_EQ(tree["peft"][1]["target_modules"].size(), 2u);
+  RunConfig again = RunConfig::load(write_config(config.resolved_yaml));
+  EXPECT_EQ(again.resolved_yaml, config.resolved_yaml);
+
+  // A one-item list is a single method.
+  RunConfig one =
+      RunConfig::load(write_config("model: {path: /m}\ndata: {train: t}\npeft:\n  - method: full\n"
+                                   "output: {dir: o}\n"));
+  ASSERT_EQ(one.peft.methods.size(), 1u);
+  EXPECT_EQ(one.peft.methods[0].name, "full");
+}
+
+TEST(RunConfig, BadCompositions) {
+  EXPECT_EQ(load_error(kComposition, {"peft[1].method=full"}),
+            "command line override peft[1].method=full: peft[1].method: 'full' trains every parameter and cannot be "
+            "combined with other methods");
+  EXPECT_EQ(load_error(kComposition, {"peft[1].r=4"}),
+            "command line override peft[1].r=4: unknown key 'peft[1].r' for method 'bitfit'; method 'bitfit' takes "
+            "biases, method");
+  EXPECT_EQ(load_error(kComposition, {"peft[2].r=4"}),
+            "command line override peft[2].r=4: RUN has no peft[2] (peft is a list of 2 method(s))");
+  EXPECT_EQ(load_error(kComposition, {"peft.r=4"}),
+            "command line override peft.r=4: peft in RUN is a list of methods; address one as peft[N].r=...");
+  EXPECT_EQ(load_error(kMinimal, {"peft[0].r=4"}),
+            "command line override peft[0].r=4: RUN has no peft[0] (peft is a single method: use peft.r=...)");
+  EXPECT_EQ(load_error(kMinimal, {"train[0].epochs=4"}),
+            "command line override train[0].epochs=4: only peft is a list (peft[N].key=value)");
+  EXPECT_EQ(load_error("model: {path: /m}\ndata: {train: t}\npeft: []\noutput: {dir: o}\n"),
+            "RUN:3: peft: the list of methods is empty");
+  EXPECT_EQ(load_error("model: {path: /m}\ndata: {train: t}\npeft: [lora]\noutput: {dir: o}\n"),
+            "RUN:3: section 'peft[0]' must be a mapping of keys, got 'lora'");
+  EXPECT_EQ(load_error("model: {path: /m}\ndata: {train: t}\npeft: [{r: 4}]\noutput: {dir: o}\n"),
+            "RUN: missing required key 'peft[0].method'");
+  std::string message = load_error(
+      "model: {path: /m}\ndata: {train: t}\npeft: [{method: lora}, {method: lroa}]\n"
+      "output: {dir: o}\n");
+  EXPECT_EQ(message.rfind("RUN:3: peft[1].method: unknown PEFT method 'lroa'", 0), 0u) << message;
 }
 
 }  // namespace
