@@ -93,8 +93,11 @@ def dims(cfg):
     return n_h, n_kv, d_h
 
 
-def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64):
-    """Logits [B, T, V]. lora: {module path: (A [r, in], B [out, r], scale)} added as s * B (A x)."""
+def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64, prompt=None, prefix=None):
+    """Logits [B, T, V]. lora: {module path: (A [r, in], B [out, r], scale)} added as s * B (A x).
+    prompt [l, H]: virtual tokens before the input (positions 0..l-1, real tokens shifted by l, mask extended,
+    their outputs dropped). prefix [l, 2*L*n_kv*d_h] in HF PEFT's layout: column block 2i = layer i's keys,
+    2i+1 its values, each (n_kv, d_h); joined after RoPE, unrotated, visible to every query."""
     W = {k: v.to(dtype) for k, v in weights.items()}
     n_h, n_kv, d_h = dims(cfg)
     eps = cfg["rms_norm_eps"]
@@ -110,9 +113,19 @@ def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64):
         return y
 
     x = W["model.embed_tokens.weight"][ids]  # [B, T, H]
+    l = 0
+    if prompt is not None:
+        l = prompt.shape[0]
+        x = torch.cat([prompt.to(dtype)[None].expand(B, -1, -1), x], dim=1)
+        mask = torch.cat([torch.ones(B, l, dtype=mask.dtype), mask], dim=1)
+        T = T + l
     cos, sin = rope_cos_sin(T, d_h, cfg["rope_theta"], dtype)  # [T, d_h], positions 0..T-1 for every row
     # query t may see key j iff j <= t and key j is a real token: [B, 1, T, T]
     allowed = torch.tril(torch.ones(T, T, dtype=torch.bool))[None, None] & mask.bool()[:, None, None, :]
+    if prefix is not None:
+        lp = prefix.shape[0]
+        P = prefix.to(dtype).view(lp, 2 * cfg["num_hidden_layers"], n_kv, d_h)
+        allowed = torch.cat([torch.ones(B, 1, T, lp, dtype=torch.bool), allowed.expand(B, 1, T, T)], dim=-1)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         n = rms_norm(x, W[p + "input_layernorm.weight"], eps)
@@ -120,18 +133,54 @@ def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64):
         k = linear(n, p + "self_attn.k_proj").view(B, T, n_kv, d_h).transpose(1, 2)  # [B, n_kv, T, d_h]
         v = linear(n, p + "self_attn.v_proj").view(B, T, n_kv, d_h).transpose(1, 2)
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        if prefix is not None:  # [n_kv, l, d_h] per layer, the same for every row
+            k = torch.cat([P[:, 2 * i].permute(1, 0, 2)[None].expand(B, -1, -1, -1), k], dim=2)
+            v = torch.cat([P[:, 2 * i + 1].permute(1, 0, 2)[None].expand(B, -1, -1, -1), v], dim=2)
         # GQA as HF repeat_kv: query head h reads kv head h // (n_h / n_kv)
         k, v = k.repeat_interleave(n_h // n_kv, dim=1), v.repeat_interleave(n_h // n_kv, dim=1)
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(d_h)  # [B, n_h, T, T]
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(d_h)  # [B, n_h, T, (l +) T]
         scores = scores.masked_fill(~allowed, float("-inf"))  # never a fully masked row: key 0 is real
         a = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, T, n_h * d_h)
         h = x + linear(a, p + "self_attn.o_proj")
         n = rms_norm(h, W[p + "post_attention_layernorm.weight"], eps)
         g = torch.nn.functional.silu(linear(n, p + "mlp.gate_proj")) * linear(n, p + "mlp.up_proj")
         x = h + linear(g, p + "mlp.down_proj")
-    x = rms_norm(x, W["model.norm.weight"], eps)
+    x = rms_norm(x, W["model.norm.weight"], eps)[:, l:]
     head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
     return x @ head.T
+
+
+def prompt_learning_config(peft_type, cfg, l, token_dim, heads, extra):
+    base = {"auto_mapping": None, "base_model_name_or_path": "reference", "inference_mode": True,
+            "modules_to_save": None, "num_attention_heads": heads, "num_layers": cfg["num_hidden_layers"],
+            "num_transformer_submodules": 1, "num_virtual_tokens": l, "peft_type": peft_type, "revision": None,
+            "task_type": "CAUSAL_LM", "token_dim": token_dim}
+    base.update(extra)
+    return base
+
+
+def write_prompt_learning(name, cfg, W, ids, mask, kind, l, seed):
+    """A PROMPT_TUNING or PREFIX_TUNING adapter in HF PEFT's layout, with the logits it must give."""
+    g = torch.Generator().manual_seed(seed)
+    n_h, n_kv, d_h = dims(cfg)
+    if kind == "prompt":
+        table = torch.rand(l, cfg["hidden_size"], generator=g) - 0.5
+        config = prompt_learning_config("PROMPT_TUNING", cfg, l, cfg["hidden_size"], n_h,
+                                        {"prompt_tuning_init": "RANDOM", "prompt_tuning_init_text": None,
+                                         "tokenizer_kwargs": None, "tokenizer_name_or_path": None})
+        logits = forward(cfg, W, ids, mask, prompt=table)
+    else:
+        table = torch.randn(l, 2 * cfg["num_hidden_layers"] * n_kv * d_h, generator=g)
+        config = prompt_learning_config("PREFIX_TUNING", cfg, l, n_kv * d_h, n_kv,
+                                        {"encoder_hidden_size": cfg["hidden_size"], "prefix_projection": False})
+        logits = forward(cfg, W, ids, mask, prefix=table)
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    write_safetensors(os.path.join(d, "adapter_model.safetensors"), {"prompt_embeddings": table})
+    write_json(os.path.join(d, "adapter_config.json"), config, newline=False)
+    write_safetensors(os.path.join(d, "expected.safetensors"),
+                      {"input_ids": ids, "attention_mask": mask, "logits": logits.float()})
+    return table, logits
 
 
 # ----------------------------------------------------------------------------- random tiny models
@@ -456,6 +505,25 @@ def main():
     rs, rs_logits = write_lora("llama_plain_rslora", cfg, W, ids, mask, r=8, alpha=16,
                                targets=r".*\.(q_proj|o_proj)", rslora=True, seed=202)
     print(f"llama_plain_lora: {len(lora)} adapted modules; llama_plain_rslora: {sorted(rs)}")
+    gqa_cfg = CASES[1][1]
+    gW, gids, gmask, glogits = results["llama_gqa_tied"]
+    prompt, prompt_logits = write_prompt_learning("llama_gqa_tied_prompt", gqa_cfg, gW, gids, gmask, "prompt", 5, 203)
+    prefix, prefix_logits = write_prompt_learning("llama_gqa_tied_prefix", gqa_cfg, gW, gids, gmask, "prefix", 4, 204)
+    print("self-checks on prompt and prefix tuning (llama_gqa_tied):")
+    # A prompt made of real tokens' embeddings is those tokens as input: same logits at the real positions.
+    context = torch.tensor([5, 9, 3])
+    as_prompt = forward(gqa_cfg, gW, gids, gmask, prompt=gW["model.embed_tokens.weight"][context])
+    as_input = forward(gqa_cfg, gW, torch.cat([context[None].expand(2, -1), gids], 1),
+                       torch.cat([torch.ones(2, 3, dtype=gmask.dtype), gmask], 1))[:, 3:]
+    ok &= check("prompt of token embeddings == those tokens as input", torch.allclose(as_prompt, as_input, atol=1e-10),
+                f"max diff {(as_prompt - as_input).abs().max().item():.1e}")
+    ok &= check("prompt and prefix change the logits", (prompt_logits - glogits).abs().max() > 1e-3 and
+                (prefix_logits - glogits).abs().max() > 1e-3, "")
+    # Padded row 1 gives, at its real positions, what it gives alone.
+    real = int(gmask[1].sum())
+    alone = forward(gqa_cfg, gW, gids[1:, :real], gmask[1:, :real], prefix=prefix)
+    ok &= check("prefix: padded row == row alone", torch.allclose(alone[0], prefix_logits[1, :real].double(), atol=1e-5),
+                "")
     print("self-checks on llama_plain + LoRA, llama_plain + rsLoRA:")
     ok &= self_checks(cfg, W, ids, mask, logits, lora, lora_logits)
     ok &= self_checks(cfg, W, ids, mask, logits, rs, rs_logits)

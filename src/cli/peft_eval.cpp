@@ -17,7 +17,8 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"Evaluate a base model, optionally with an adapter: held-out loss or generation."};
-  std::string model_dir, adapter_dir, data_path, per_example_path, prompt, tokenizer_path;
+  std::string model_dir, adapter_dir, data_path, per_example_path, tokenizer_path;
+  std::vector<std::string> prompt;
   std::string device = "auto", dtype = "float32";
   int64_t max_length = 512, batch_size = 8, threads = 0;
   peft::GenerationOptions generation;
@@ -25,7 +26,8 @@ int main(int argc, char** argv) {
   app.add_option("--adapter,-a", adapter_dir, "adapter directory written by peft-train (or HF PEFT)");
   app.add_option("--tokenizer", tokenizer_path, "tokenizer file or directory (default: the model directory)");
   auto* data = app.add_option("--data,-d", data_path, "held-out data (.jsonl or .txt)");
-  auto* prompt_option = app.add_option("--prompt,-p", prompt, "generate a continuation of this text");
+  auto* prompt_option =
+      app.add_option("--prompt,-p", prompt, "generate a continuation of this text (repeat to generate a batch)");
   data->excludes(prompt_option);
   app.add_option("--per-example", per_example_path, "write one JSON line per example: index, tokens, loss")
       ->needs(data);
@@ -53,18 +55,26 @@ int main(int argc, char** argv) {
     auto device_used = model->parameters().front().device();
 
     if (!prompt.empty()) {
-      std::vector<int64_t> ids = {tokenizer->bos_id()};
-      for (int64_t id : tokenizer->encode(prompt)) ids.push_back(id);
+      // Several --prompt options generate as one batch; the results are those of one prompt at a time.
+      std::vector<std::vector<int64_t>> batch;
+      for (const auto& text : prompt) {
+        std::vector<int64_t> ids = {tokenizer->bos_id()};
+        for (int64_t id : tokenizer->encode(text)) ids.push_back(id);
+        batch.push_back(ids);
+      }
       generation.eos_id = tokenizer->eos_id();
-      auto generated = peft::generate(*model, ids, generation);
-      if (!generated.empty() && generated.back() == tokenizer->eos_id()) generated.pop_back();
-      std::vector<int64_t> all(ids.begin() + 1, ids.end());
-      all.insert(all.end(), generated.begin(), generated.end());
-      std::printf("%s\n", tokenizer->decode(all).c_str());
+      auto generated = peft::generate_batch(*model, batch, generation);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto& tokens = generated[i];
+        if (!tokens.empty() && tokens.back() == tokenizer->eos_id()) tokens.pop_back();
+        std::vector<int64_t> all(batch[i].begin() + 1, batch[i].end());
+        all.insert(all.end(), tokens.begin(), tokens.end());
+        std::printf("%s%s\n", i > 0 ? "\n" : "", tokenizer->decode(all).c_str());
+      }
       return 0;
     }
 
-    auto examples = peft::load_examples(data_path, *tokenizer, std::min(max_length, config.max_position_embeddings));
+    auto examples = peft::load_examples(data_path, *tokenizer, std::min(max_length, model->max_sequence_length()));
     auto result = peft::evaluate(*model, examples, batch_size, tokenizer->pad_id(), device_used);
     std::printf("loss: %.4f  perplexity: %.4f  (%ld scored tokens, %ld examples)\n", result.loss, result.perplexity,
                 long(result.tokens), long(result.examples));

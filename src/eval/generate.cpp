@@ -27,30 +27,51 @@ int64_t choose(torch::Tensor logits, const GenerationOptions& options, torch::Ge
 
 }  // namespace
 
-std::vector<int64_t> generate(CausalLM& model, const std::vector<int64_t>& prompt, const GenerationOptions& options) {
-  check(!prompt.empty(), "generation needs at least one prompt token");
+std::vector<std::vector<int64_t>> generate_batch(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                                                 const GenerationOptions& options) {
+  for (const auto& prompt : prompts) check(!prompt.empty(), "generation needs at least one prompt token");
   torch::NoGradGuard no_grad;
   bool was_training = model.is_training();
   model.eval();
   auto device = model.parameters().front().device();
   auto generator = torch::make_generator<at::CPUGeneratorImpl>(options.seed);
-  std::vector<int64_t> sequence = prompt;
-  std::vector<int64_t> generated;
-  int64_t limit = model.config().max_position_embeddings;
-  for (int64_t step = 0; step < options.max_new_tokens && static_cast<int64_t>(sequence.size()) < limit; ++step) {
+  std::vector<std::vector<int64_t>> sequences = prompts, generated(prompts.size());
+  std::vector<bool> done(prompts.size(), false);
+  int64_t limit = model.max_sequence_length();  // virtual tokens take positions too
+  for (int64_t step = 0; step < options.max_new_tokens; ++step) {
+    std::vector<size_t> active;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      if (!done[i] && static_cast<int64_t>(sequences[i].size()) < limit) active.push_back(i);
+    }
+    if (active.empty()) break;
     // The whole sequence is re-run each step (no key/value cache): simple, and exact by construction.
-    auto ids = torch::tensor(sequence, torch::kLong).unsqueeze(0).to(device);
-    auto mask = torch::ones_like(ids);
-    auto hidden = model.hidden_states(ids, mask);
-    auto last = hidden.select(1, hidden.size(1) - 1);  // (1, d)
-    auto logits = model.head()->forward(last).squeeze(0).to(torch::kCPU, torch::kFloat);
-    int64_t next = choose(logits, options, generator);
-    sequence.push_back(next);
-    generated.push_back(next);
-    if (next == options.eos_id) break;
+    int64_t longest = 0;
+    for (size_t i : active) longest = std::max<int64_t>(longest, static_cast<int64_t>(sequences[i].size()));
+    auto ids = torch::zeros({static_cast<int64_t>(active.size()), longest}, torch::kLong);
+    auto mask = torch::zeros_like(ids);
+    for (size_t row = 0; row < active.size(); ++row) {
+      const auto& sequence = sequences[active[row]];
+      auto length = static_cast<int64_t>(sequence.size());
+      ids[static_cast<int64_t>(row)].narrow(0, 0, length).copy_(torch::tensor(sequence, torch::kLong));
+      mask[static_cast<int64_t>(row)].narrow(0, 0, length).fill_(1);
+    }
+    auto hidden = model.hidden_states(ids.to(device), mask.to(device));  // (B, T, d)
+    for (size_t row = 0; row < active.size(); ++row) {
+      size_t i = active[row];
+      auto last = hidden[static_cast<int64_t>(row)][static_cast<int64_t>(sequences[i].size()) - 1];  // (d)
+      auto logits = model.head()->forward(last.unsqueeze(0)).squeeze(0).to(torch::kCPU, torch::kFloat);
+      int64_t next = choose(logits, options, generator);
+      sequences[i].push_back(next);
+      generated[i].push_back(next);
+      if (next == options.eos_id) done[i] = true;
+    }
   }
   if (was_training) model.train();
   return generated;
+}
+
+std::vector<int64_t> generate(CausalLM& model, const std::vector<int64_t>& prompt, const GenerationOptions& options) {
+  return generate_batch(model, {prompt}, options).front();
 }
 
 }  // namespace peft

@@ -21,4 +21,10 @@ struct GenerationOptions {
 // Returns only the new tokens (without the prompt); stops after EOS (included) or max_new_tokens.
 std::vector<int64_t> generate(CausalLM& model, const std::vector<int64_t>& prompt, const GenerationOptions& options);
 
+// Several prompts at once, right-padded into one batch per step: each row's tokens are those generate() gives
+// for it alone (padding is masked and causal attention never looks right). Sampling draws from one generator
+// in row order, so only greedy results are independent of the batch's composition.
+std::vector<std::vector<int64_t>> generate_batch(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                                                 const GenerationOptions& options);
+
 }  // namespace peft

@@ -38,6 +38,14 @@ class CausalLM : public torch::nn::Module {
   // Freezes every parameter of the base model (requires_grad = false).
   void freeze();
 
+  // The input token embedding matrix (V, d) (prompt initialisation reads it).
+  virtual torch::Tensor input_embeddings() = 0;
+
+  // Positions the input prefix (prompt tuning) takes before the real tokens.
+  int64_t virtual_tokens() const { return hooks.input_prefix ? hooks.input_prefix->length() : 0; }
+  // Real tokens one sequence may hold: max_position_embeddings less the virtual tokens.
+  int64_t max_sequence_length() const { return config_.max_position_embeddings - virtual_tokens(); }
+
   ModelHooks hooks;
 
  protected:

@@ -12,7 +12,8 @@
 namespace peft {
 
 // 2. Per-layer key/value prefixes (prefix tuning, MAM): keys and values (B, n_kv, l, d_h), prepended after RoPE,
-// never rotated, visible to every query.
+// never rotated, visible to every query. A forward pass asks for layers 0, 1, ... L-1 in order, so an
+// implementation may compute all layers' prefixes at layer 0 and reuse them for the rest of the pass.
 class AttentionPrefix {
  public:
   virtual ~AttentionPrefix() = default;
@@ -25,6 +26,7 @@ class AttentionPrefix {
 class InputPrefix {
  public:
   virtual ~InputPrefix() = default;
+  virtual int64_t length() const = 0;
   virtual torch::Tensor prefix(int64_t batch_size) = 0;
 };
 

@@ -20,6 +20,16 @@ class Composition : public Method {
     return join(names, "+");
   }
 
+  void prepare(const Tokenizer& tokenizer) override {
+    for (size_t i = 0; i < methods_.size(); ++i) {
+      try {
+        methods_[i]->prepare(tokenizer);
+      } catch (const Error& e) {
+        throw Error(label(i) + ": " + e.what());
+      }
+    }
+  }
+
   void attach(CausalLM& model) override {
     std::map<std::string, size_t> owner;  // trained parameter -> index of the method that trains it
     for (size_t i = 0; i < methods_.size(); ++i) {

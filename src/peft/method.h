@@ -16,6 +16,7 @@ namespace peft {
 
 class Section;
 class CausalLM;
+class Tokenizer;
 
 // Typed options of one method; defaults live in the derived struct's member initialisers.
 struct MethodOptions {
@@ -35,6 +36,10 @@ class Method {
   virtual ~Method() = default;
 
   virtual std::string name() const = 0;
+
+  // Called before attach() when a tokenizer is at hand (training): methods that initialise from text (prompt
+  // tuning) tokenise here. Loading a saved adapter does not call it.
+  virtual void prepare(const Tokenizer& tokenizer) {}
 
   // Adds the method's parameters and hooks to `model`. Throws peft::Error when no site matches, listing
   // the sites that exist.

@@ -14,7 +14,8 @@ namespace peft {
 // Throws peft::Error when `owner` (at `owner_path` in the model) already has a parameter or submodule `name`.
 inline void check_name_free(torch::nn::Module& owner, const std::string& owner_path, const std::string& name) {
   bool taken = owner.named_parameters(/*recurse=*/false).contains(name) || owner.named_children().contains(name);
-  check(!taken, owner_path + "." + name + " already exists: another method of the composition adapts the same " +
+  check(!taken, (owner_path.empty() ? name : owner_path + "." + name) +
+                    " already exists: another method of the composition adapts the same " +
                     "module in the same way (give the methods disjoint targets)");
 }
 

@@ -7,6 +7,8 @@
 #include "peft/full.h"
 #include "peft/ia3.h"
 #include "peft/lora.h"
+#include "peft/prefix_tuning.h"
+#include "peft/prompt_tuning.h"
 
 namespace peft {
 
@@ -18,6 +20,10 @@ const std::vector<MethodEntry>& method_registry() {
        make_bitfit},
       {"adapter", "BOTTLENECK_ADAPTER", [] { return std::make_shared<AdapterOptions>(); },
        AdapterOptions::from_adapter_config, make_adapter},
+      {"prompt_tuning", "PROMPT_TUNING", [] { return std::make_shared<PromptTuningOptions>(); },
+       PromptTuningOptions::from_adapter_config, make_prompt_tuning},
+      {"prefix_tuning", "PREFIX_TUNING", [] { return std::make_shared<PrefixTuningOptions>(); },
+       PrefixTuningOptions::from_adapter_config, make_prefix_tuning},
       // No adapter format: full fine-tuning writes a whole model directory.
       {"full", "", [] { return std::make_shared<FullOptions>(); }, nullptr, make_full},
   };

@@ -78,7 +78,26 @@ void Trainer::setup() {
         "tokenizer in " + tokenizer_location + " has " + std::to_string(tokenizer_->vocab_size()) +
             " tokens but the model's vocab_size is " + std::to_string(model_config.vocab_size));
 
-  int64_t max_length = std::min(config_.data.max_length, model_config.max_position_embeddings);
+  // The seed fixes the adapter's initialisation, dropout masks and the data order.
+  torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
+  method_ = make_methods(config_.peft.methods);
+  method_->prepare(*tokenizer_);
+  method_->attach(*model_);
+  if (method_->writes_model() && config_.model.dtype != "float32") {
+    spdlog::warn(
+        "full fine-tuning with model.dtype {}: the optimiser updates {} weights directly (no float32 "
+        "master copy), so small updates may round away",
+        config_.model.dtype, config_.model.dtype);
+  }
+
+  // Virtual tokens (prompt tuning) take positions before the real ones.
+  int64_t virtual_tokens = model_->virtual_tokens();
+  check(virtual_tokens == 0 || config_.data.max_length <= model_->max_sequence_length(),
+        config_.source + ": data.max_length " + std::to_string(config_.data.max_length) + " + " +
+            std::to_string(virtual_tokens) + " virtual tokens exceeds the model's max_position_embeddings " +
+            std::to_string(model_config.max_position_embeddings) + "; set data.max_length to at most " +
+            std::to_string(model_->max_sequence_length()));
+  int64_t max_length = std::min(config_.data.max_length, model_->max_sequence_length());
   train_examples_ = load_examples(config_.data.train, *tokenizer_, max_length);
   if (!config_.data.eval.empty()) {
     eval_examples_ = load_examples(config_.data.eval, *tokenizer_, max_length);
@@ -86,17 +105,6 @@ void Trainer::setup() {
         static_cast<int64_t>(eval_examples_.size()) > config_.data.max_eval_examples) {
       eval_examples_.resize(static_cast<size_t>(config_.data.max_eval_examples));
     }
-  }
-
-  // The seed fixes the adapter's initialisation, dropout masks and the data order.
-  torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
-  method_ = make_methods(config_.peft.methods);
-  method_->attach(*model_);
-  if (method_->writes_model() && config_.model.dtype != "float32") {
-    spdlog::warn(
-        "full fine-tuning with model.dtype {}: the optimiser updates {} weights directly (no float32 "
-        "master copy), so small updates may round away",
-        config_.model.dtype, config_.model.dtype);
   }
 
   for (const auto& parameter : model_->parameters()) {

@@ -83,6 +83,24 @@ TEST_P(MethodEndToEnd, TrainEvaluateMerge) {
   }
 }
 
+// Sequence methods' bad inputs: one line each, before any training.
+TEST(SequenceMethodErrors, OneLineEach) {
+  std::string work = test::temp_dir("e2e-bad-sequence");
+  std::string config = test::write_text(
+      work + "/run.yaml", "model: {path: " + model_dir() + ", device: cpu}\n" + "data: {train: " + data("train.txt") +
+                              ", max_length: 64}\n" + "peft: {method: prompt_tuning, num_virtual_tokens: 20}\n" +
+                              "train: {max_steps: 1}\noutput: {dir: " + work + "/out}\n");
+  std::string train = tool("peft-train") + " --config " + config + " ";
+  expect_one_line_error(test::run_command(train + "data.max_length=500"),
+                        "data.max_length 500 + 20 virtual tokens exceeds the model's max_position_embeddings 512");
+  expect_one_line_error(
+      test::run_command(train + "peft.init=text peft.num_virtual_tokens=2 'peft.init_text=Once upon a time'"),
+      "longer than num_virtual_tokens 2");
+  expect_one_line_error(test::run_command(train + "peft.r=4"), "unknown key 'peft.r' for method 'prompt_tuning'");
+  expect_one_line_error(test::run_command(train + "peft.method=prefix_tuning peft.encoder_hidden_size=8"),
+                        "peft.encoder_hidden_size: is only used with prefix_projection: true");
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Methods, MethodEndToEnd,
     testing::Values(MethodCase{"ia3", "  method: ia3\n", 0.02, MethodCase::kMergeable},
@@ -102,6 +120,16 @@ INSTANTIATE_TEST_SUITE_P(
                     MethodCase{"adapter_ia3",
                                "  - {method: adapter, placement: parallel, sites: ffn, r: 16}\n"
                                "  - {method: ia3}\n",
+                               0.005, MethodCase::kNotMergeable},
+                    MethodCase{"prompt_tuning", "  {method: prompt_tuning, num_virtual_tokens: 10}\n", 0.03,
+                               MethodCase::kNotMergeable},
+                    MethodCase{"prefix_tuning",
+                               "  {method: prefix_tuning, num_virtual_tokens: 10, prefix_projection: true, "
+                               "encoder_hidden_size: 64}\n",
+                               0.005, MethodCase::kNotMergeable},
+                    MethodCase{"mam",
+                               "  - {method: prefix_tuning, num_virtual_tokens: 10}\n"
+                               "  - {method: adapter, placement: parallel, sites: ffn, r: 16}\n",
                                0.005, MethodCase::kNotMergeable}),
     [](const testing::TestParamInfo<MethodCase>& info) { return info.param.name; });
 

@@ -91,5 +91,20 @@ TEST_P(LoraFixture, AdaptedLogitsMatchReference) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, LoraFixture, ::testing::Values("llama_plain_lora", "llama_plain_rslora"));
 
+class PromptLearningFixture : public ::testing::TestWithParam<std::string> {};
+
+// HF PEFT prompt-tuning and prefix-tuning adapters written by the reference (GQA model, one padded row):
+// virtual-token positions, the extended masks and the unrotated per-KV-head prefix all agree with it.
+TEST_P(PromptLearningFixture, AdaptedLogitsMatchReference) {
+  auto model = load_model(test::fixture("llama/llama_gqa_tied"), {"float32", "cpu"});
+  std::string adapter = test::fixture("llama/" + GetParam());
+  auto method = load_adapter(adapter, *model);
+  auto expected = read_expected(adapter + "/expected.safetensors");
+  EXPECT_LT(relative_error(logits_of(*model, expected), expected), 2e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, PromptLearningFixture,
+                         ::testing::Values("llama_gqa_tied_prompt", "llama_gqa_tied_prefix"));
+
 }  // namespace
 }  // namespace peft

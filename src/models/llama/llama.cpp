@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "core/error.h"
+
 namespace peft {
 namespace {
 
@@ -162,6 +164,10 @@ torch::Tensor LlamaForCausalLM::hidden_states(const torch::Tensor& input_ids, co
     mask = torch::cat({torch::ones({batch, virtual_tokens}, mask.options()), mask}, 1);
   }
   int64_t length = x.size(1);
+  check(length <= config_.max_position_embeddings,
+        "a sequence of " + std::to_string(length - virtual_tokens) + " tokens" +
+            (virtual_tokens ? " + " + std::to_string(virtual_tokens) + " virtual tokens" : std::string()) +
+            " exceeds the model's max_position_embeddings " + std::to_string(config_.max_position_embeddings));
   auto [cos, sin] = rotary_tables(length, x.device(), x.scalar_type());
 
   int64_t prefix_length = hooks.attention_prefix ? hooks.attention_prefix->length() : 0;

@@ -73,6 +73,7 @@ class LlamaForCausalLM : public CausalLM {
 
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) override;
   Projection head() override { return lm_head; }
+  torch::Tensor input_embeddings() override { return model->embed_tokens->weight; }
   bool is_output_head(const std::string& module_path) const override { return module_path == "lm_head"; }
 
   LlamaBackbone model{nullptr};

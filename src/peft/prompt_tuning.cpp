@@ -1,0 +1,198 @@
+#include "peft/prompt_tuning.h"
+
+#include "core/error.h"
+#include "io/tokenizer.h"
+#include "models/causal_lm.h"
+#include "peft/registration.h"
+
+namespace peft {
+namespace {
+
+constexpr int64_t kMostCommonTokens = 5000;
+
+class Prompt : public InputPrefix {
+ public:
+  explicit Prompt(torch::Tensor embeddings) : embeddings_(std::move(embeddings)) {}
+  int64_t length() const override { return embeddings_.size(0); }
+  torch::Tensor prefix(int64_t batch_size) override {
+    return embeddings_.unsqueeze(0).expand({batch_size, embeddings_.size(0), embeddings_.size(1)});
+  }
+
+ private:
+  torch::Tensor embeddings_;
+};
+
+std::string peft_init_name(const std::string& init) {
+  if (init == "text") return "TEXT";
+  if (init == "sample_vocab") return "SAMPLE_VOCAB";
+  return "RANDOM";  // HF PEFT has no class-label init; the tensor is what matters once trained
+}
+
+class PromptTuning : public Method {
+ public:
+  explicit PromptTuning(std::shared_ptr<const PromptTuningOptions> options) : options_(std::move(options)) {}
+
+  std::string name() const override { return "prompt_tuning"; }
+
+  void prepare(const Tokenizer& tokenizer) override {
+    const auto& o = *options_;
+    int64_t l = o.num_virtual_tokens;
+    if (o.init == "text") {
+      auto ids = tokenizer.encode(o.init_text);
+      check(!ids.empty(), "peft.init_text gives no tokens");
+      check(static_cast<int64_t>(ids.size()) <= l, "peft.init_text is " + std::to_string(ids.size()) +
+                                                       " tokens, longer than num_virtual_tokens " + std::to_string(l));
+      for (int64_t i = 0; i < l; ++i) init_rows_.push_back({ids[static_cast<size_t>(i) % ids.size()]});
+    } else if (o.init == "class_labels") {
+      check(static_cast<int64_t>(o.class_labels.size()) <= l,
+            "peft.class_labels has " + std::to_string(o.class_labels.size()) +
+                " labels, more than num_virtual_tokens " + std::to_string(l));
+      for (const auto& label : o.class_labels) {
+        auto ids = tokenizer.encode(label);
+        check(!ids.empty(), "peft.class_labels: '" + label + "' gives no tokens");
+        init_rows_.push_back(ids);
+      }
+    }
+  }
+
+  void attach(CausalLM& model) override {
+    const auto& o = *options_;
+    check(!model.hooks.input_prefix, "the model already has an input prompt (two prompt methods in one composition)");
+    auto vocabulary = model.input_embeddings().detach().to(torch::kFloat);  // (V, d)
+    int64_t l = o.num_virtual_tokens, d = vocabulary.size(1), V = vocabulary.size(0);
+    if (o.expected_token_dim > 0) {
+      check(o.expected_token_dim == d, "adapter_config.json: token_dim " + std::to_string(o.expected_token_dim) +
+                                           " does not match the model's hidden size " + std::to_string(d) +
+                                           " (was it trained for another base model?)");
+    }
+    check((o.init != "text" && o.init != "class_labels") || o.expected_token_dim > 0 || !init_rows_.empty(),
+          "prompt tuning with init: " + o.init + " needs the tokenizer (internal: prepare() was not called)");
+    torch::NoGradGuard no_grad;
+    auto options = torch::TensorOptions().dtype(torch::kFloat).device(vocabulary.device());
+    torch::Tensor prompt;
+    if (o.init == "random" || o.expected_token_dim > 0) {
+      prompt = torch::empty({l, d}, options).uniform_(-0.5, 0.5);
+    } else {
+      // sample_vocab for every row, then text / class-label rows over the first ones.
+      auto sampled = torch::randint(0, std::min(kMostCommonTokens, V), {l}, options.dtype(torch::kLong));
+      prompt = vocabulary.index_select(0, sampled).clone();
+      for (size_t i = 0; i < init_rows_.size(); ++i) {
+        for (int64_t id : init_rows_[i]) {
+          check(id >= 0 && id < V, "token id " + std::to_string(id) + " is outside the model's vocabulary");
+        }
+        auto ids = torch::tensor(init_rows_[i], options.dtype(torch::kLong));
+        prompt[static_cast<int64_t>(i)].copy_(vocabulary.index_select(0, ids).mean(0));
+      }
+    }
+    check_name_free(model, "", "prompt_embeddings");
+    prompt_ = model.register_parameter("prompt_embeddings", prompt, /*requires_grad=*/true);
+    model.hooks.input_prefix = std::make_shared<Prompt>(prompt_);
+    num_layers_ = model.config().num_hidden_layers;
+    num_heads_ = model.config().num_attention_heads;
+  }
+
+  std::vector<std::string> targets() const override { return {"input embeddings (prompt_embeddings)"}; }
+
+  std::vector<TrainableParameter> trainable_parameters() const override {
+    return {{"prompt_embeddings", prompt_, true}};
+  }
+
+  std::map<std::string, torch::Tensor> adapter_tensors() const override {
+    return {{"prompt_embeddings", prompt_.detach().to(torch::kCPU, torch::kFloat).contiguous()}};
+  }
+
+  void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
+    auto it = tensors.find("prompt_embeddings");
+    check(it != tensors.end(), "adapter lacks tensor 'prompt_embeddings'");
+    check(it->second.sizes() == prompt_.sizes(), "adapter tensor 'prompt_embeddings' has shape " +
+                                                     c10::str(it->second.sizes()) + ", the model expects " +
+                                                     c10::str(prompt_.sizes()) + " (num_virtual_tokens × hidden size)");
+    check(tensors.size() == 1, "a prompt-tuning adapter holds only 'prompt_embeddings', this one has " +
+                                   std::to_string(tensors.size()) + " tensors");
+    torch::NoGradGuard no_grad;
+    prompt_.copy_(it->second);
+  }
+
+  nlohmann::json adapter_config(const std::string& base_model_path) const override {
+    const auto& o = *options_;
+    return {
+        {"auto_mapping", nullptr},
+        {"base_model_name_or_path", base_model_path},
+        {"inference_mode", true},
+        {"modules_to_save", nullptr},
+        {"num_attention_heads", num_heads_},
+        {"num_layers", num_layers_},
+        {"num_transformer_submodules", 1},
+        {"num_virtual_tokens", o.num_virtual_tokens},
+        {"peft_type", "PROMPT_TUNING"},
+        {"prompt_tuning_init", peft_init_name(o.init)},
+        {"prompt_tuning_init_text", o.init == "text" ? nlohmann::json(o.init_text) : nlohmann::json(nullptr)},
+        {"revision", nullptr},
+        {"task_type", "CAUSAL_LM"},
+        {"token_dim", prompt_.size(1)},
+        {"tokenizer_kwargs", nullptr},
+        // HF PEFT requires a tokenizer for TEXT init; the base model directory holds it.
+        {"tokenizer_name_or_path", o.init == "text" ? nlohmann::json(base_model_path) : nlohmann::json(nullptr)},
+    };
+  }
+
+  void merge(CausalLM&) override {
+    throw Error("prompt tuning cannot be merged into the base weights (the prompt is extra input)");
+  }
+  bool mergeable() const override { return false; }
+
+ private:
+  std::shared_ptr<const PromptTuningOptions> options_;
+  std::vector<std::vector<int64_t>> init_rows_;  // token ids whose mean embedding initialises row i
+  torch::Tensor prompt_;
+  int64_t num_layers_ = 0, num_heads_ = 0;
+};
+
+}  // namespace
+
+void PromptTuningOptions::read(Section& section) {
+  section.get("num_virtual_tokens", num_virtual_tokens);
+  if (num_virtual_tokens < 1) {
+    section.fail("num_virtual_tokens", "must be at least 1, got " + std::to_string(num_virtual_tokens));
+  }
+  section.get_choice("init", init, {"random", "sample_vocab", "text", "class_labels"});
+  if (init == "text") {
+    section.require("init_text", init_text);
+    if (init_text.empty()) section.fail("init_text", "must not be empty");
+  } else if (section.has("init_text")) {
+    section.fail("init_text", "is only used with init: text");
+  }
+  if (init == "class_labels") {
+    section.get("class_labels", class_labels);
+    if (class_labels.empty()) section.fail("class_labels", "must list at least one label word");
+  } else if (section.has("class_labels")) {
+    section.fail("class_labels", "is only used with init: class_labels");
+  }
+}
+
+std::shared_ptr<MethodOptions> PromptTuningOptions::from_adapter_config(const nlohmann::json& config) {
+  auto options = std::make_shared<PromptTuningOptions>();
+  try {
+    check(config.contains("num_virtual_tokens") && config["num_virtual_tokens"].is_number_integer(),
+          "adapter_config.json: 'num_virtual_tokens' must be an integer");
+    options->num_virtual_tokens = config["num_virtual_tokens"].get<int64_t>();
+    check(options->num_virtual_tokens >= 1, "adapter_config.json: 'num_virtual_tokens' must be at least 1");
+    check(config.contains("token_dim") && config["token_dim"].is_number_integer(),
+          "adapter_config.json: 'token_dim' must be an integer");
+    options->expected_token_dim = config["token_dim"].get<int64_t>();
+    int64_t submodules = config.value("num_transformer_submodules", int64_t{1});
+    check(submodules == 1, "adapter_config.json: num_transformer_submodules " + std::to_string(submodules) +
+                               " is for encoder-decoder models; only decoder-only (1) is supported");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("adapter_config.json: ") + e.what());
+  }
+  return options;
+}
+
+std::unique_ptr<Method> make_prompt_tuning(std::shared_ptr<const MethodOptions> options) {
+  auto prompt = std::dynamic_pointer_cast<const PromptTuningOptions>(options);
+  check(prompt != nullptr, "internal: prompt tuning built from options of another method");
+  return std::make_unique<PromptTuning>(std::move(prompt));
+}
+
+}  // namespace peft
