@@ -4,6 +4,7 @@
 #include "io/tokenizer.h"
 #include "models/causal_lm.h"
 #include "peft/registration.h"
+#include "peft/spot.h"
 
 namespace peft {
 namespace {
@@ -70,7 +71,9 @@ class PromptTuning : public Method {
     torch::NoGradGuard no_grad;
     auto options = torch::TensorOptions().dtype(torch::kFloat).device(vocabulary.device());
     torch::Tensor prompt;
-    if (o.init == "random" || o.expected_token_dim > 0) {
+    if (o.expected_token_dim == 0 && (o.init_from.is_list ? !o.init_from.list.empty() : !o.init_from.string.empty())) {
+      prompt = transferred_prompt(l, d).to(options);
+    } else if (o.init == "random" || o.expected_token_dim > 0) {
       prompt = torch::empty({l, d}, options).uniform_(-0.5, 0.5);
     } else {
       // sample_vocab for every row, then text / class-label rows over the first ones.
@@ -92,6 +95,43 @@ class PromptTuning : public Method {
   }
 
   std::vector<std::string> targets() const override { return {"input embeddings (prompt_embeddings)"}; }
+
+  // SPoT: the source prompt, or the similarity-weighted (or best) of several.
+  torch::Tensor transferred_prompt(int64_t l, int64_t d) const {
+    const auto& o = *options_;
+    std::vector<std::string> directories = o.init_from.is_list ? o.init_from.list : std::vector{o.init_from.string};
+    std::vector<SavedPrompt> sources;
+    for (const auto& directory : directories) {
+      sources.push_back(read_saved_prompt(directory));
+      const auto& e = sources.back().embeddings;
+      check(e.size(0) == l && e.size(1) == d, "peft.init_from " + directory + ": its prompt is " +
+                                                  std::to_string(e.size(0)) + " × " + std::to_string(e.size(1)) +
+                                                  ", this one is " + std::to_string(l) + " × " + std::to_string(d) +
+                                                  " (num_virtual_tokens × hidden size must match)");
+    }
+    if (sources.size() == 1) return sources.front().embeddings;
+    auto target = read_saved_prompt(o.target_prompt);
+    auto ranked = rank_prompts(target, sources, o.similarity);
+    std::vector<double> weights;
+    double total = 0;
+    for (const auto& source : sources) {
+      double similarity = prompt_similarity(o.similarity, target.embeddings, source.embeddings);
+      weights.push_back(std::max(similarity, 0.0));
+      total += weights.back();
+    }
+    check(total > 0, "peft.init_from: no source prompt is positively similar to the target prompt " + o.target_prompt);
+    torch::Tensor combined = torch::zeros({l, d});
+    for (size_t i = 0; i < sources.size(); ++i) {
+      bool take = o.combine == "weighted" || sources[i].directory == ranked.front().directory;
+      double weight = o.combine == "weighted" ? weights[i] / total : 1.0;
+      if (take) combined += weight * sources[i].embeddings;
+      spdlog::info(
+          "SPoT: {} {} similarity {:.4f}{}", sources[i].directory, o.similarity,
+          prompt_similarity(o.similarity, target.embeddings, sources[i].embeddings),
+          o.combine == "weighted" ? fmt::format(", weight {:.4f}", weights[i] / total) : (take ? ", chosen" : ""));
+    }
+    return combined;
+  }
 
   std::vector<TrainableParameter> trainable_parameters() const override {
     return {{"prompt_embeddings", prompt_, true}};
@@ -154,6 +194,19 @@ void PromptTuningOptions::read(Section& section) {
   section.get("num_virtual_tokens", num_virtual_tokens);
   if (num_virtual_tokens < 1) {
     section.fail("num_virtual_tokens", "must be at least 1, got " + std::to_string(num_virtual_tokens));
+  }
+  section.get("init_from", init_from);
+  bool transfer = init_from.is_list ? !init_from.list.empty() : !init_from.string.empty();
+  if (transfer && section.has("init")) section.fail("init", "is replaced by init_from; give one of them");
+  bool several = init_from.is_list && init_from.list.size() > 1;
+  if (several) {
+    section.get_choice("combine", combine, {"weighted", "best"});
+    section.require("target_prompt", target_prompt);
+    section.get_choice("similarity", similarity, {"mean_cosine", "token_cosine"});
+  } else {
+    for (const char* key : {"combine", "target_prompt", "similarity"}) {
+      if (section.has(key)) section.fail(key, "is only used with init_from: [DIR, ...] (several source prompts)");
+    }
   }
   section.get_choice("init", init, {"random", "sample_vocab", "text", "class_labels"});
   if (init == "text") {

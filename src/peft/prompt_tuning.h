@@ -9,6 +9,11 @@
 //                      SentencePiece and BPE vocabularies are ordered roughly by frequency);
 //       text         — embeddings of `init_text`'s tokens, tiled to l (HF PEFT's TEXT);
 //       class_labels — row i is the mean embedding of `class_labels[i]`'s tokens, the rest sample_vocab.
+// SPoT (Vu et al. 2022; peft/spot.h) starts from saved prompts instead:
+//   init_from: DIR          — a prompt-tuning adapter's prompt, copied (same l and d);
+//   init_from: [DIR, ...]   — several, combined by their similarity to `target_prompt` (a briefly trained
+//                             prompt of this task): `combine: weighted` averages them with weights ∝ max(sim, 0),
+//                             `combine: best` takes the most similar; `similarity` picks the measure.
 // Not mergeable: the prompt is extra input, not a weight change.
 #pragma once
 
@@ -22,6 +27,10 @@ struct PromptTuningOptions : MethodOptions {
   std::string init = "random";  // random | sample_vocab | text | class_labels
   std::string init_text;
   std::vector<std::string> class_labels;
+  StringOrList init_from{true, "", {}};    // SPoT: prompt-tuning adapter directories
+  std::string combine = "weighted";        // weighted | best (several init_from)
+  std::string target_prompt;               // the target task's short-trained prompt (several init_from)
+  std::string similarity = "mean_cosine";  // mean_cosine | token_cosine
   // From a saved adapter: the tensor is loaded over whatever init gives, and token_dim is checked on attach.
   int64_t expected_token_dim = 0;
 

@@ -101,6 +101,52 @@ TEST(SequenceMethodErrors, OneLineEach) {
                         "peft.encoder_hidden_size: is only used with prefix_projection: true");
 }
 
+// SPoT through the tools: a transferred prompt starts where its source ended, peft-similarity ranks a library,
+// and a prompt of the wrong size is refused in one line.
+TEST(SpotEndToEnd, TransferRankAndRefuse) {
+  std::string work = test::temp_dir("e2e-spot");
+  std::string config = test::write_text(
+      work + "/run.yaml", "model: {path: " + model_dir() + ", device: cpu}\n" + "data: {train: " + data("train.txt") +
+                              ", eval: " + data("eval.txt") + ", max_length: 64, max_eval_examples: 24}\n" +
+                              "peft: {method: prompt_tuning, num_virtual_tokens: 8}\n" +
+                              "train: {max_steps: 20, learning_rate: 0.03, threads: 1}\noutput: {dir: " + work +
+                              "/source}\n");
+  std::string train = tool("peft-train") + " --config " + config + " ";
+  auto source = test::run_command(train);
+  ASSERT_EQ(source.exit_code, 0) << source.output;
+  auto other = test::run_command(train + "output.dir=" + work + "/library/other data.train=" + data("eval.txt") +
+                                 " train.seed=7");
+  ASSERT_EQ(other.exit_code, 0) << other.output;
+  auto target = test::run_command(train + "output.dir=" + work + "/target train.max_steps=5");
+  ASSERT_EQ(target.exit_code, 0) << target.output;
+
+  auto transferred = test::run_command(train + "output.dir=" + work + "/transferred peft.init_from=" + work +
+                                       "/source train.max_steps=1");
+  ASSERT_EQ(transferred.exit_code, 0) << transferred.output;
+  std::smatch start, end;
+  ASSERT_TRUE(std::regex_search(transferred.output, start, std::regex("held-out loss before training: ([0-9.]+)")));
+  ASSERT_TRUE(std::regex_search(source.output, end, std::regex("-> ([0-9.]+) \\(adapted\\)")));
+  EXPECT_EQ(start[1].str(), end[1].str()) << "the transferred prompt starts where the source ended";
+
+  auto ranking = test::run_command(tool("peft-similarity") + " --target " + work + "/target --library " + work +
+                                   "/source " + work + "/library");
+  ASSERT_EQ(ranking.exit_code, 0) << ranking.output;
+  std::regex row("\n([12]) +(-?[0-9.]+) +(-?[0-9.]+)  (\\S+)");
+  std::vector<double> scores;
+  for (std::sregex_iterator it(ranking.output.begin(), ranking.output.end(), row), stop; it != stop; ++it) {
+    scores.push_back(std::stod((*it)[2]));
+  }
+  ASSERT_EQ(scores.size(), 2u) << ranking.output;
+  EXPECT_GE(scores[0], scores[1]) << ranking.output;
+
+  expect_one_line_error(test::run_command(train + "output.dir=" + work + "/bad peft.init_from=" + work +
+                                          "/source peft.num_virtual_tokens=9"),
+                        "its prompt is 8 × 64, this one is 9 × 64");
+  expect_one_line_error(
+      test::run_command(tool("peft-similarity") + " --target " + work + "/target --library " + model_dir()),
+      "holds no adapter directory");
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Methods, MethodEndToEnd,
     testing::Values(MethodCase{"ia3", "  method: ia3\n", 0.02, MethodCase::kMergeable},
