@@ -22,14 +22,7 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, CausalLM& mod
   std::string config_path = directory + "/adapter_config.json";
   check(fs::exists(config_path) || !fs::exists(directory + "/config.json"),
         directory + " holds a model, not an adapter (full fine-tuning output?): pass it as the model instead");
-  check(fs::exists(config_path), "no adapter_config.json in adapter directory " + directory);
-  nlohmann::json config;
-  try {
-    std::ifstream in(config_path);
-    config = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(config_path + ": invalid JSON: " + e.what());
-  }
+  nlohmann::json config = read_adapter_config(directory);
   std::unique_ptr<Method> method;
   try {
     method = method_from_adapter_config(config);
@@ -49,6 +42,30 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, CausalLM& mod
     throw Error(weights_path + ": " + e.what());
   }
   return method;
+}
+
+nlohmann::json read_adapter_config(const std::string& directory) {
+  std::string path = directory + "/adapter_config.json";
+  check(std::filesystem::exists(path), "no adapter_config.json in adapter directory " + directory);
+  try {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(path + ": invalid JSON: " + e.what());
+  }
+}
+
+int64_t positive_integer(const nlohmann::json& config, const std::string& key) {
+  check(config.contains(key) && config[key].is_number_integer() && config[key].get<int64_t>() >= 1,
+        "adapter_config.json: '" + key + "' must be a positive integer");
+  return config[key].get<int64_t>();
+}
+
+void check_decoder_only(const nlohmann::json& config) {
+  nlohmann::json submodules =
+      config.contains("num_transformer_submodules") ? config["num_transformer_submodules"] : nlohmann::json(1);
+  check(submodules == 1, "adapter_config.json: num_transformer_submodules " + submodules.dump() +
+                             " is for encoder-decoder models; only decoder-only (1) is supported");
 }
 
 std::map<std::string, torch::Tensor> parameters_to_adapter_tensors(const std::vector<TrainableParameter>& parameters) {

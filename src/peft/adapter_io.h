@@ -28,6 +28,15 @@ void load_parameters_from_adapter_tensors(const std::vector<TrainableParameter>&
                                           const std::map<std::string, torch::Tensor>& tensors,
                                           const std::string& settings);
 
+// adapter_config.json of `directory`, parsed. Throws peft::Error naming the file when it is missing or invalid.
+nlohmann::json read_adapter_config(const std::string& directory);
+
+// An integer of adapter_config.json that must be present and at least 1 (throws peft::Error naming the key).
+int64_t positive_integer(const nlohmann::json& config, const std::string& key);
+
+// Prompt-learning adapters (prompt, prefix tuning): refuses encoder-decoder ones (num_transformer_submodules 2).
+void check_decoder_only(const nlohmann::json& config);
+
 // A target_modules-style value of adapter_config.json: a string (regex), a list of strings, or null (an empty
 // list). Throws peft::Error naming `key` for anything else.
 StringOrList targets_from_json(const nlohmann::json& value, const std::string& key);

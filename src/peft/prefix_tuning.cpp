@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "models/causal_lm.h"
+#include "peft/adapter_io.h"
 #include "peft/registration.h"
 
 namespace peft {
@@ -169,23 +170,17 @@ void PrefixTuningOptions::read(Section& section) {
 
 std::shared_ptr<MethodOptions> PrefixTuningOptions::from_adapter_config(const nlohmann::json& config) {
   auto options = std::make_shared<PrefixTuningOptions>();
-  try {
-    for (const char* key : {"num_virtual_tokens", "num_layers", "token_dim"}) {
-      check(config.contains(key) && config[key].is_number_integer() && config[key].get<int64_t>() >= 1,
-            std::string("adapter_config.json: '") + key + "' must be a positive integer");
-    }
-    options->num_virtual_tokens = config["num_virtual_tokens"].get<int64_t>();
-    options->expected_width = 2 * config["num_layers"].get<int64_t>() * config["token_dim"].get<int64_t>();
-    options->prefix_projection = config.value("prefix_projection", false);
-    check(config.value("inference_mode", true) || !options->prefix_projection,
-          "adapter_config.json: a prefix saved with its MLP (prefix_projection and inference_mode false) is not "
-          "supported; only the collapsed table is");
-    int64_t submodules = config.value("num_transformer_submodules", int64_t{1});
-    check(submodules == 1, "adapter_config.json: num_transformer_submodules " + std::to_string(submodules) +
-                               " is for encoder-decoder models; only decoder-only (1) is supported");
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("adapter_config.json: ") + e.what());
-  }
+  options->num_virtual_tokens = positive_integer(config, "num_virtual_tokens");
+  options->expected_width = 2 * positive_integer(config, "num_layers") * positive_integer(config, "token_dim");
+  const auto& projection = config.contains("prefix_projection") ? config["prefix_projection"] : nlohmann::json(false);
+  const auto& inference = config.contains("inference_mode") ? config["inference_mode"] : nlohmann::json(true);
+  check(projection.is_boolean() && inference.is_boolean(),
+        "adapter_config.json: 'prefix_projection' and 'inference_mode' must be true or false");
+  options->prefix_projection = projection.get<bool>();
+  check(inference.get<bool>() || !options->prefix_projection,
+        "adapter_config.json: a prefix saved with its MLP (prefix_projection and inference_mode false) is not "
+        "supported; only the collapsed table is");
+  check_decoder_only(config);
   return options;
 }
 

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "io/tokenizer.h"
 #include "models/causal_lm.h"
+#include "peft/adapter_io.h"
 #include "peft/registration.h"
 #include "peft/spot.h"
 
@@ -225,20 +226,9 @@ void PromptTuningOptions::read(Section& section) {
 
 std::shared_ptr<MethodOptions> PromptTuningOptions::from_adapter_config(const nlohmann::json& config) {
   auto options = std::make_shared<PromptTuningOptions>();
-  try {
-    check(config.contains("num_virtual_tokens") && config["num_virtual_tokens"].is_number_integer(),
-          "adapter_config.json: 'num_virtual_tokens' must be an integer");
-    options->num_virtual_tokens = config["num_virtual_tokens"].get<int64_t>();
-    check(options->num_virtual_tokens >= 1, "adapter_config.json: 'num_virtual_tokens' must be at least 1");
-    check(config.contains("token_dim") && config["token_dim"].is_number_integer(),
-          "adapter_config.json: 'token_dim' must be an integer");
-    options->expected_token_dim = config["token_dim"].get<int64_t>();
-    int64_t submodules = config.value("num_transformer_submodules", int64_t{1});
-    check(submodules == 1, "adapter_config.json: num_transformer_submodules " + std::to_string(submodules) +
-                               " is for encoder-decoder models; only decoder-only (1) is supported");
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(std::string("adapter_config.json: ") + e.what());
-  }
+  options->num_virtual_tokens = positive_integer(config, "num_virtual_tokens");
+  options->expected_token_dim = positive_integer(config, "token_dim");
+  check_decoder_only(config);
   return options;
 }
 

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "peft/adapter_io.h"
 
 namespace peft {
 
@@ -15,14 +15,7 @@ namespace fs = std::filesystem;
 
 SavedPrompt read_saved_prompt(const std::string& directory) {
   std::string config_path = directory + "/adapter_config.json";
-  check(fs::exists(config_path), "no adapter_config.json in prompt directory " + directory);
-  nlohmann::json config;
-  try {
-    std::ifstream in(config_path);
-    config = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(config_path + ": invalid JSON: " + e.what());
-  }
+  nlohmann::json config = read_adapter_config(directory);
   std::string type = config.is_object() ? config.value("peft_type", std::string()) : std::string();
   check(type == "PROMPT_TUNING",
         config_path + ": peft_type is '" + type + "', not PROMPT_TUNING (SPoT transfers " + "prompt-tuning prompts)");

@@ -6,8 +6,10 @@
 #include <string>
 
 #include "core/error.h"
+#include "data/batch.h"
 #include "models/loader.h"
 #include "test_util.h"
+#include "train/loss.h"
 
 namespace peft::test {
 
@@ -23,6 +25,16 @@ inline torch::Tensor logits(CausalLM& model) {
   torch::NoGradGuard no_grad;
   auto ids = sample_ids();
   return model.logits(ids, torch::ones_like(ids));
+}
+
+// Training-mode forward and backward of the next-token loss on sample_ids().
+inline void backward_on_sample(CausalLM& model) {
+  Batch batch;
+  batch.input_ids = sample_ids();
+  batch.attention_mask = torch::ones_like(batch.input_ids);
+  batch.labels = batch.input_ids.clone();
+  model.train();
+  causal_lm_loss(model, batch).backward();
 }
 
 // The message of the peft::Error `action` throws, or "(no error)".

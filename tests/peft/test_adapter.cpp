@@ -153,12 +153,7 @@ TEST(Adapter, OnlyAdapterParametersReceiveGradientsAndBaseIsUntouched) {
     std::set<std::string> adapter_names;
     for (const auto& parameter : adapter->trainable_parameters()) adapter_names.insert(parameter.name);
 
-    Batch batch;
-    batch.input_ids = sample_ids();
-    batch.attention_mask = torch::ones_like(batch.input_ids);
-    batch.labels = batch.input_ids.clone();
-    model->train();
-    causal_lm_loss(*model, batch).backward();
+    test::backward_on_sample(*model);
     int norms = 0;
     for (const auto& item : model->named_parameters()) {
       bool adapter_parameter = adapter_names.count(item.key()) > 0;

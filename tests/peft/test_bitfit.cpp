@@ -92,12 +92,7 @@ TEST(BitFit, OnlyBiasesReceiveGradientsAndBaseIsUntouched) {
     std::set<std::string> bias_names;
     for (const auto& parameter : bitfit->trainable_parameters()) bias_names.insert(parameter.name);
 
-    Batch batch;
-    batch.input_ids = sample_ids();
-    batch.attention_mask = torch::ones_like(batch.input_ids);
-    batch.labels = batch.input_ids.clone();
-    model->train();
-    causal_lm_loss(*model, batch).backward();
+    test::backward_on_sample(*model);
     for (const auto& item : model->named_parameters()) {
       bool trained = bias_names.count(item.key()) > 0;
       EXPECT_EQ(item.value().requires_grad(), trained) << name << " " << item.key();

@@ -92,12 +92,7 @@ TEST(Composition, OnlyItsParametersTrainAndTheBaseStaysBitIdentical) {
     trained.insert(parameter.name);
     tensors.push_back(parameter.tensor);
   }
-  Batch batch;
-  batch.input_ids = sample_ids();
-  batch.attention_mask = torch::ones_like(batch.input_ids);
-  batch.labels = batch.input_ids.clone();
-  model->train();
-  causal_lm_loss(*model, batch).backward();
+  test::backward_on_sample(*model);
   torch::optim::SGD(tensors, torch::optim::SGDOptions(0.1)).step();
   for (const auto& item : model->named_parameters()) {
     EXPECT_EQ(item.value().requires_grad(), trained.count(item.key()) > 0) << item.key();

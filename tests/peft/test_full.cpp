@@ -49,12 +49,7 @@ TEST(Full, GradientsReachEveryParameter) {
   auto model = fixture_model("llama_plain");
   auto full = make();
   full->attach(*model);
-  Batch batch;
-  batch.input_ids = sample_ids();
-  batch.attention_mask = torch::ones_like(batch.input_ids);
-  batch.labels = batch.input_ids.clone();
-  model->train();
-  causal_lm_loss(*model, batch).backward();
+  test::backward_on_sample(*model);
   for (const auto& parameter : full->trainable_parameters()) {
     ASSERT_TRUE(parameter.tensor.grad().defined()) << parameter.name;
     EXPECT_GT(parameter.tensor.grad().abs().sum().item<double>(), 0.0) << parameter.name;

@@ -85,12 +85,7 @@ TEST(Ia3, OnlyScaleVectorsReceiveGradientsAndBaseIsUntouched) {
   std::set<std::string> adapter_names;
   for (const auto& parameter : ia3->trainable_parameters()) adapter_names.insert(parameter.name);
 
-  Batch batch;
-  batch.input_ids = sample_ids();
-  batch.attention_mask = torch::ones_like(batch.input_ids);
-  batch.labels = batch.input_ids.clone();
-  model->train();
-  causal_lm_loss(*model, batch).backward();
+  test::backward_on_sample(*model);
   for (const auto& item : model->named_parameters()) {
     bool adapter = adapter_names.count(item.key()) > 0;
     EXPECT_EQ(item.value().requires_grad(), adapter) << item.key();

@@ -84,12 +84,7 @@ TEST(Lora, OnlyAdapterParametersReceiveGradients) {
   auto lora = make_lora(options);
   lora->attach(*model);
   randomise(*lora);
-  Batch batch;
-  batch.input_ids = sample_ids();
-  batch.attention_mask = torch::ones_like(batch.input_ids);
-  batch.labels = batch.input_ids.clone();
-  model->train();
-  causal_lm_loss(*model, batch).backward();
+  test::backward_on_sample(*model);
   std::set<std::string> adapter_names;
   for (const auto& parameter : lora->trainable_parameters()) adapter_names.insert(parameter.name);
   for (const auto& item : model->named_parameters()) {

@@ -75,12 +75,7 @@ TEST(PromptLearning, OnlyTheirParametersTrainAndTheBaseStaysBitIdentical) {
       trained.insert(parameter.name);
       tensors.push_back(parameter.tensor);
     }
-    Batch batch;
-    batch.input_ids = sample_ids();
-    batch.attention_mask = torch::ones_like(batch.input_ids);
-    batch.labels = batch.input_ids.clone();
-    model->train();
-    causal_lm_loss(*model, batch).backward();
+    test::backward_on_sample(*model);
     torch::optim::SGD(tensors, torch::optim::SGDOptions(0.1)).step();
     for (const auto& item : model->named_parameters()) {
       bool is_trained = trained.count(item.key()) > 0;
