@@ -30,8 +30,11 @@ class Composition : public Method {
     }
   }
 
+  // Refuses, before any training, members that train the same parameter or whose adapter tensors would share a
+  // key (prompt and prefix tuning both write `prompt_embeddings`), so that every composition can be saved.
   void attach(CausalLM& model) override {
-    std::map<std::string, size_t> owner;  // trained parameter -> index of the method that trains it
+    std::map<std::string, size_t> owner;      // trained parameter -> index of the method that trains it
+    std::map<std::string, size_t> key_owner;  // adapter tensor key -> index of the method that writes it
     for (size_t i = 0; i < methods_.size(); ++i) {
       try {
         methods_[i]->attach(model);
@@ -43,6 +46,14 @@ class Composition : public Method {
         check(inserted, label(it->second) + " and " + label(i) + " both train " + parameter.name +
                             " (give the methods disjoint targets)");
       }
+      std::vector<std::string> keys;
+      for (const auto& [key, unused] : methods_[i]->adapter_tensors()) {
+        auto [it, inserted] = key_owner.emplace(key, i);
+        check(inserted, label(it->second) + " and " + label(i) + " both write adapter tensor '" + key +
+                            "', so they cannot be saved as one adapter");
+        keys.push_back(key);
+      }
+      keys_.push_back(std::move(keys));
     }
   }
 
@@ -64,13 +75,8 @@ class Composition : public Method {
   }
 
   std::map<std::string, torch::Tensor> adapter_tensors() const override {
-    std::map<std::string, torch::Tensor> out;
-    for (size_t i = 0; i < methods_.size(); ++i) {
-      for (auto& [key, tensor] : methods_[i]->adapter_tensors()) {
-        check(out.emplace(key, tensor).second,
-              label(i) + " writes adapter tensor " + key + " that another method also writes");
-      }
-    }
+    std::map<std::string, torch::Tensor> out;  // keys are disjoint: attach() checked
+    for (const auto& method : methods_) out.merge(method->adapter_tensors());
     return out;
   }
 
@@ -79,7 +85,7 @@ class Composition : public Method {
     std::set<std::string> used;
     for (size_t i = 0; i < methods_.size(); ++i) {
       std::map<std::string, torch::Tensor> own;
-      for (const auto& [key, unused] : methods_[i]->adapter_tensors()) {
+      for (const auto& key : keys_[i]) {
         auto it = tensors.find(key);
         if (it != tensors.end()) own.insert(*it);
         used.insert(key);
@@ -132,6 +138,7 @@ class Composition : public Method {
 
   std::vector<std::unique_ptr<Method>> methods_;
   std::string list_name_;
+  std::vector<std::vector<std::string>> keys_;  // adapter tensor keys of each method, from attach()
 };
 
 // Options parsers prefix their messages with the file name; the caller adds the full path instead.

@@ -12,6 +12,8 @@
 #include "peft/composition.h"
 #include "peft/ia3.h"
 #include "peft/lora.h"
+#include "peft/prefix_tuning.h"
+#include "peft/prompt_tuning.h"
 #include "train/loss.h"
 
 namespace peft {
@@ -181,6 +183,18 @@ TEST(Composition, ConflictingMethodsAreRefused) {
   // Disjoint targets of one method twice are fine.
   EXPECT_EQ(conflict({lora({"q_proj"}), lora({"v_proj"})}), "(no error)");
   EXPECT_EQ(conflict({adapter("serial", "attn"), adapter("parallel", "ffn")}), "(no error)");
+}
+
+// Prompt and prefix tuning train different parameters but both save `prompt_embeddings`: refused before
+// training rather than when the trained adapter is written.
+TEST(Composition, MembersWritingTheSameAdapterKeyAreRefusedAtAttach) {
+  auto model = fixture_model("llama_gqa_tied");
+  auto prompt = std::make_shared<PromptTuningOptions>();
+  auto prefix = std::make_shared<PrefixTuningOptions>();
+  auto both = make_methods({{"prompt_tuning", prompt}, {"prefix_tuning", prefix}});
+  EXPECT_EQ(error_of([&] { both->attach(*model); }),
+            "peft[0] (prompt_tuning) and peft[1] (prefix_tuning) both write adapter tensor 'prompt_embeddings', so "
+            "they cannot be saved as one adapter");
 }
 
 TEST(Composition, BadSavedCompositionsAreRefused) {
