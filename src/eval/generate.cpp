@@ -56,11 +56,13 @@ std::vector<std::vector<int64_t>> generate_batch(CausalLM& model, const std::vec
       mask[static_cast<int64_t>(row)].narrow(0, 0, length).fill_(1);
     }
     auto hidden = model.hidden_states(ids.to(device), mask.to(device));  // (B, T, d)
+    // One head product for the batch, over each row's last real position only.
+    auto last = (mask.sum(1) - 1).to(device);
+    auto rows = torch::arange(static_cast<int64_t>(active.size()), torch::dtype(torch::kLong).device(device));
+    auto logits = model.head()->forward(hidden.index({rows, last})).to(torch::kCPU, torch::kFloat);  // (B, V)
     for (size_t row = 0; row < active.size(); ++row) {
       size_t i = active[row];
-      auto last = hidden[static_cast<int64_t>(row)][static_cast<int64_t>(sequences[i].size()) - 1];  // (d)
-      auto logits = model.head()->forward(last.unsqueeze(0)).squeeze(0).to(torch::kCPU, torch::kFloat);
-      int64_t next = choose(logits, options, generator);
+      int64_t next = choose(logits[static_cast<int64_t>(row)], options, generator);
       sequences[i].push_back(next);
       generated[i].push_back(next);
       if (next == options.eos_id) done[i] = true;

@@ -1,7 +1,5 @@
 #include "peft/prefix_tuning.h"
 
-#include <cmath>
-
 #include "core/error.h"
 #include "models/causal_lm.h"
 #include "peft/adapter_io.h"

@@ -60,7 +60,9 @@ class PromptTuning : public Method {
   void attach(CausalLM& model) override {
     const auto& o = *options_;
     check(!model.hooks.input_prefix, "the model already has an input prompt (two prompt methods in one composition)");
-    auto vocabulary = model.input_embeddings().detach().to(torch::kFloat);  // (V, d)
+    // Only the rows an init reads are converted to float32: the whole matrix can be gigabytes.
+    auto vocabulary = model.input_embeddings().detach();  // (V, d), the model's dtype
+    auto embeddings_of = [&](const torch::Tensor& ids) { return vocabulary.index_select(0, ids).to(torch::kFloat); };
     int64_t l = o.num_virtual_tokens, d = vocabulary.size(1), V = vocabulary.size(0);
     if (o.expected_token_dim > 0) {
       check(o.expected_token_dim == d, "adapter_config.json: token_dim " + std::to_string(o.expected_token_dim) +
@@ -79,13 +81,13 @@ class PromptTuning : public Method {
     } else {
       // sample_vocab for every row, then text / class-label rows over the first ones.
       auto sampled = torch::randint(0, std::min(kMostCommonTokens, V), {l}, options.dtype(torch::kLong));
-      prompt = vocabulary.index_select(0, sampled).clone();
+      prompt = embeddings_of(sampled).clone();
       for (size_t i = 0; i < init_rows_.size(); ++i) {
         for (int64_t id : init_rows_[i]) {
           check(id >= 0 && id < V, "token id " + std::to_string(id) + " is outside the model's vocabulary");
         }
         auto ids = torch::tensor(init_rows_[i], options.dtype(torch::kLong));
-        prompt[static_cast<int64_t>(i)].copy_(vocabulary.index_select(0, ids).mean(0));
+        prompt[static_cast<int64_t>(i)].copy_(embeddings_of(ids).mean(0));
       }
     }
     check_name_free(model, "", "prompt_embeddings");
@@ -112,24 +114,25 @@ class PromptTuning : public Method {
     }
     if (sources.size() == 1) return sources.front().embeddings;
     auto target = read_saved_prompt(o.target_prompt);
-    auto ranked = rank_prompts(target, sources, o.similarity);
-    std::vector<double> weights;
-    double total = 0;
-    for (const auto& source : sources) {
-      double similarity = prompt_similarity(o.similarity, target.embeddings, source.embeddings);
-      weights.push_back(std::max(similarity, 0.0));
-      total += weights.back();
+    check(target.embeddings.size(1) == d,
+          o.target_prompt + ": prompt width " + std::to_string(target.embeddings.size(1)) +
+              " differs from the sources' " + std::to_string(d) + " (another base model?)");
+    std::vector<double> similarities;
+    double total = 0;  // of the weights max(similarity, 0)
+    size_t best = 0;   // the first most similar, as peft-similarity ranks them
+    for (size_t i = 0; i < sources.size(); ++i) {
+      similarities.push_back(prompt_similarity(o.similarity, target.embeddings, sources[i].embeddings));
+      total += std::max(similarities[i], 0.0);
+      if (similarities[i] > similarities[best]) best = i;
     }
     check(total > 0, "peft.init_from: no source prompt is positively similar to the target prompt " + o.target_prompt);
+    bool weighted = o.combine == "weighted";
     torch::Tensor combined = torch::zeros({l, d});
     for (size_t i = 0; i < sources.size(); ++i) {
-      bool take = o.combine == "weighted" || sources[i].directory == ranked.front().directory;
-      double weight = o.combine == "weighted" ? weights[i] / total : 1.0;
-      if (take) combined += weight * sources[i].embeddings;
-      spdlog::info(
-          "SPoT: {} {} similarity {:.4f}{}", sources[i].directory, o.similarity,
-          prompt_similarity(o.similarity, target.embeddings, sources[i].embeddings),
-          o.combine == "weighted" ? fmt::format(", weight {:.4f}", weights[i] / total) : (take ? ", chosen" : ""));
+      double weight = weighted ? std::max(similarities[i], 0.0) / total : (i == best ? 1.0 : 0.0);
+      if (weight > 0) combined += weight * sources[i].embeddings;
+      spdlog::info("SPoT: {} {} similarity {:.4f}{}", sources[i].directory, o.similarity, similarities[i],
+                   weighted ? fmt::format(", weight {:.4f}", weight) : (i == best ? ", chosen" : ""));
     }
     return combined;
   }

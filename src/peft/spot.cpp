@@ -58,15 +58,21 @@ double token_cosine(const torch::Tensor& a, const torch::Tensor& b) {
   return torch::matmul(unit_a, unit_b.t()).mean().item<double>();  // mean over all l₁·l₂ pairs
 }
 
+namespace {
+void check_metric(const std::string& metric) {
+  check(metric == "mean_cosine" || metric == "token_cosine",
+        "unknown similarity '" + metric + "'; use mean_cosine or token_cosine");
+}
+}  // namespace
+
 double prompt_similarity(const std::string& metric, const torch::Tensor& a, const torch::Tensor& b) {
-  if (metric == "mean_cosine") return mean_cosine(a, b);
-  if (metric == "token_cosine") return token_cosine(a, b);
-  throw Error("unknown similarity '" + metric + "'; use mean_cosine or token_cosine");
+  check_metric(metric);
+  return metric == "mean_cosine" ? mean_cosine(a, b) : token_cosine(a, b);
 }
 
 std::vector<RankedPrompt> rank_prompts(const SavedPrompt& target, const std::vector<SavedPrompt>& library,
                                        const std::string& metric) {
-  prompt_similarity(metric, target.embeddings, target.embeddings);  // validates the metric name
+  check_metric(metric);
   std::vector<RankedPrompt> ranked;
   for (const auto& source : library) {
     check(source.embeddings.size(1) == target.embeddings.size(1),

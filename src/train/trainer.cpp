@@ -60,10 +60,11 @@ Trainer::~Trainer() = default;
 
 void Trainer::setup() {
   // Refuse to replace an earlier run's adapter or model unless asked to: it may be hours of work.
-  for (const char* result : {"adapter_model.safetensors", "model.safetensors"}) {
-    check(config_.output.overwrite || !std::filesystem::exists(config_.output.dir + "/" + result),
-          config_.source + ": output.dir " + config_.output.dir + " already holds " +
-              (result[0] == 'a' ? "an adapter" : "a model") +
+  const std::pair<const char*, const char*> results[] = {{"adapter_model.safetensors", "an adapter"},
+                                                         {"model.safetensors", "a model"}};
+  for (const auto& [file, what] : results) {
+    check(config_.output.overwrite || !std::filesystem::exists(config_.output.dir + "/" + file),
+          config_.source + ": output.dir " + config_.output.dir + " already holds " + what +
               "; choose another directory or set output.overwrite=true");
   }
   int threads = configure_threads(config_.train.threads);
