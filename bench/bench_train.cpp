@@ -1,5 +1,7 @@
-// peft-bench: LoRA training throughput on a randomly initialised Llama-shaped model, next to this machine's
-// fp32 matrix-product rate. Prints tokens/s, peak memory and achieved GFLOP/s; compare ratios within one run.
+// peft-bench: training throughput and peak memory of one method (LoRA by default, or Ladder Side-Tuning) on a
+// randomly initialised Llama-shaped model, next to this machine's fp32 matrix-product rate. Prints tokens/s,
+// peak memory and, for LoRA, achieved GFLOP/s; compare ratios within one run. Peak RSS is per process, so
+// scripts/bench_methods.sh runs one process per method.
 //
 // Counted FLOPs per step: 4·N_linear·tokens (forward 2N, activation gradients 2N; the frozen base needs no
 // weight gradients) + attention 12·L·B·T²·d (QKᵀ and AV: 4·B·T²·d forward per layer, twice that backward).
@@ -16,6 +18,7 @@
 #include "data/batch.h"
 #include "models/loader.h"
 #include "peft/lora.h"
+#include "peft/lst.h"
 #include "train/loss.h"
 
 namespace {
@@ -61,7 +64,14 @@ double median(std::vector<double> values) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"LoRA training throughput benchmark (random Llama-shaped model)."};
+  CLI::App app{"Training throughput and memory benchmark (random Llama-shaped model)."};
+  std::string method = "lora";
+  int64_t reduction_factor = 8;
+  app.add_option("--method", method, "lora or lst")->check(CLI::IsMember({"lora", "lst"}));
+  app.add_option("--reduction-factor", reduction_factor, "LST's r (side network width d/r)");
+  bool cache_backbone = false;
+  app.add_option("--cache-backbone", cache_backbone,
+                 "LST: keep the backbone's states (the warm-up steps fill the cache, the timed steps reuse them)");
   int64_t layers = 8, hidden = 512, intermediate = 1376, vocab = 32000, heads = 8, batch = 8, length = 256;
   int64_t steps = 5, warmup = 1, rank = 8, threads = 0;
   bool naive_loss_too = true;
@@ -107,14 +117,27 @@ int main(int argc, char** argv) {
   for (auto& [path, projection] : model->projections()) linear_parameters += projection->weight.numel();
   for (auto& parameter : model->parameters()) base_parameters += parameter.numel();
 
-  auto options = std::make_shared<peft::LoraOptions>();
-  options->r = rank;
-  options->lora_alpha = 2.0 * rank;
-  options->target_modules.list = {"q_proj", "k_proj", "v_proj", "o_proj"};
-  auto lora = peft::make_lora(options);
-  lora->attach(*model);
+  std::unique_ptr<peft::Method> peft_method;
+  std::string description;
+  if (method == "lora") {
+    auto options = std::make_shared<peft::LoraOptions>();
+    options->r = rank;
+    options->lora_alpha = 2.0 * rank;
+    options->target_modules.list = {"q_proj", "k_proj", "v_proj", "o_proj"};
+    peft_method = peft::make_lora(options);
+    description = "LoRA r=" + std::to_string(rank) + " on q,k,v,o";
+  } else {
+    auto options = std::make_shared<peft::LstOptions>();
+    options->reduction_factor = reduction_factor;
+    options->init = "random";  // the same cost as pruned, without the pruning pass
+    options->cache_backbone = cache_backbone;
+    peft_method = peft::make_lst(options);
+    description = "LST r=" + std::to_string(reduction_factor) + " on every layer" +
+                  (cache_backbone ? ", backbone states from the cache" : "");
+  }
+  peft_method->attach(*model);
   std::vector<torch::Tensor> trainable;
-  for (auto& parameter : lora->trainable_parameters()) trainable.push_back(parameter.tensor);
+  for (auto& parameter : peft_method->trainable_parameters()) trainable.push_back(parameter.tensor);
   torch::optim::AdamW optimizer(trainable, torch::optim::AdamWOptions(1e-4));
   model->train();
 
@@ -156,9 +179,9 @@ int main(int argc, char** argv) {
   // Measured again after training, so that a disturbance during either measurement shows as a lower rate.
   matmul_rate = std::max(matmul_rate, matmul_gflops(2048, 5, 4));
 
-  std::printf(
-      "peft-bench: LoRA r=%ld on q,k,v,o; Llama d=%ld, %ld layers, ff %ld, vocab %ld (untied); batch %ld x %ld\n",
-      long(rank), long(hidden), long(layers), long(intermediate), long(vocab), long(batch), long(length));
+  std::printf("peft-bench: %s; Llama d=%ld, %ld layers, ff %ld, vocab %ld (untied); batch %ld x %ld\n",
+              description.c_str(), long(hidden), long(layers), long(intermediate), long(vocab), long(batch),
+              long(length));
   std::printf("threads                    %d\n", used_threads);
   int64_t trainable_count = 0;
   for (auto& tensor : trainable) trainable_count += tensor.numel();
@@ -167,8 +190,10 @@ int main(int argc, char** argv) {
   std::printf("fp32 matmul 2048^2         %.1f GFLOP/s (best round, before and after training)\n", matmul_rate);
   std::printf("step time (fused loss)     %.3f s (median of %ld)\n", step_time, long(steps));
   std::printf("tokens/s                   %.0f\n", tokens / step_time);
-  std::printf("achieved                   %.1f GFLOP/s = %.0f%% of matmul rate\n", flops / step_time / 1e9,
-              100.0 * flops / step_time / 1e9 / matmul_rate);
+  if (method == "lora") {  // the FLOP count above is LoRA's; LST's side network does other work
+    std::printf("achieved                   %.1f GFLOP/s = %.0f%% of matmul rate\n", flops / step_time / 1e9,
+                100.0 * flops / step_time / 1e9 / matmul_rate);
+  }
   std::printf("peak RSS                   %.0f MB (base weights %.0f MB)\n", fused_peak / 1e6,
               base_parameters * 4.0 / 1e6);
   if (naive_loss_too) {

@@ -93,11 +93,15 @@ def dims(cfg):
     return n_h, n_kv, d_h
 
 
-def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64, prompt=None, prefix=None):
+def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64, prompt=None, prefix=None, embeds=None,
+            before_block=None, collect=None, hidden_only=False):
     """Logits [B, T, V]. lora: {module path: (A [r, in], B [out, r], scale)} added as s * B (A x).
     prompt [l, H]: virtual tokens before the input (positions 0..l-1, real tokens shifted by l, mask extended,
     their outputs dropped). prefix [l, 2*L*n_kv*d_h] in HF PEFT's layout: column block 2i = layer i's keys,
-    2i+1 its values, each (n_kv, d_h); joined after RoPE, unrotated, visible to every query."""
+    2i+1 its values, each (n_kv, d_h); joined after RoPE, unrotated, visible to every query.
+    For Ladder Side-Tuning: embeds [B, T, H] replace the embedding lookup, before_block(i, x) gives block i's
+    input, collect (a list) receives the embeddings and every block's output, hidden_only returns the final
+    normed hidden states instead of logits."""
     W = {k: v.to(dtype) for k, v in weights.items()}
     n_h, n_kv, d_h = dims(cfg)
     eps = cfg["rms_norm_eps"]
@@ -112,7 +116,9 @@ def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64, prompt=None
             y = y + s * ((x @ A.to(dtype).T) @ Bm.to(dtype).T)
         return y
 
-    x = W["model.embed_tokens.weight"][ids]  # [B, T, H]
+    x = W["model.embed_tokens.weight"][ids] if embeds is None else embeds.to(dtype)  # [B, T, H]
+    if collect is not None:
+        collect.append(x)
     l = 0
     if prompt is not None:
         l = prompt.shape[0]
@@ -128,6 +134,8 @@ def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64, prompt=None
         allowed = torch.cat([torch.ones(B, 1, T, lp, dtype=torch.bool), allowed.expand(B, 1, T, T)], dim=-1)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
+        if before_block is not None:
+            x = before_block(i, x)
         n = rms_norm(x, W[p + "input_layernorm.weight"], eps)
         q = linear(n, p + "self_attn.q_proj").view(B, T, n_h, d_h).transpose(1, 2)  # [B, n_h, T, d_h]
         k = linear(n, p + "self_attn.k_proj").view(B, T, n_kv, d_h).transpose(1, 2)  # [B, n_kv, T, d_h]
@@ -145,7 +153,11 @@ def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64, prompt=None
         n = rms_norm(h, W[p + "post_attention_layernorm.weight"], eps)
         g = torch.nn.functional.silu(linear(n, p + "mlp.gate_proj")) * linear(n, p + "mlp.up_proj")
         x = h + linear(g, p + "mlp.down_proj")
+        if collect is not None:
+            collect.append(x)
     x = rms_norm(x, W["model.norm.weight"], eps)[:, l:]
+    if hidden_only:
+        return x
     head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
     return x @ head.T
 
@@ -181,6 +193,64 @@ def write_prompt_learning(name, cfg, W, ids, mask, kind, l, seed):
     write_safetensors(os.path.join(d, "expected.safetensors"),
                       {"input_ids": ids, "attention_mask": mask, "logits": logits.float()})
     return table, logits
+
+
+def lst_forward(cfg, W, side, ids, mask, layers, r, temperature=0.1, dtype=torch.float64):
+    """Ladder Side-Tuning (decoder-only): the backbone's embeddings and block outputs feed a side network of the
+    same block type at width H/r (head dim d_h/r, feed-forward I/r) through gated ladders
+    s <- mu_k s + (1 - mu_k) Down_{k+1}(b_{layers[k]}), mu_k = sigmoid(alpha_k / T), s_0 = Down_0(E(x));
+    logits = head(Up(SideNorm(s))). side: the adapter's tensors without the base_model.model.side_network. prefix."""
+    states = []
+    forward(cfg, W, ids, mask, dtype=dtype, collect=states)
+    S = {k: v.to(dtype) for k, v in side.items()}
+    down = lambda i, x: x @ S[f"downsamplers.{i}.weight"].T + S[f"downsamplers.{i}.bias"]
+    mu = torch.sigmoid(S["gates"] / temperature)
+    n_h, n_kv, d_h = dims(cfg)
+    side_cfg = dict(cfg, hidden_size=cfg["hidden_size"] // r, head_dim=d_h // r,
+                    intermediate_size=cfg["intermediate_size"] // r, num_hidden_layers=len(layers))
+    side_weights = {"model." + k[len("stack."):]: v for k, v in S.items() if k.startswith("stack.")}
+    ladder = lambda k, x: mu[k] * x + (1 - mu[k]) * down(k + 1, states[layers[k] + 1])
+    hidden = forward(side_cfg, side_weights, ids, mask, dtype=dtype, embeds=down(0, states[0]),
+                     before_block=ladder, hidden_only=True)
+    up = hidden @ S["upsampler.weight"].T + S["upsampler.bias"]
+    head = W["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else W["lm_head.weight"]
+    return up @ head.to(dtype).T
+
+
+def write_lst(name, cfg, W, ids, mask, r, layers, seed):
+    """An LST adapter (this tool's format, docs/ADAPTER_FORMATS.md) with random side weights and gates away from
+    zero, and the logits it must give."""
+    g = torch.Generator().manual_seed(seed)
+    n_h, n_kv, d_h = dims(cfg)
+    H, I, n = cfg["hidden_size"], cfg["intermediate_size"], len(layers)
+    h, dh, i = H // r, d_h // r, I // r
+    shapes = {"gates": [n], "upsampler.weight": [H, h], "upsampler.bias": [H], "stack.norm.weight": [h]}
+    for k in range(n + 1):
+        shapes[f"downsamplers.{k}.weight"] = [h, H]
+        shapes[f"downsamplers.{k}.bias"] = [h]
+    block = {"self_attn.q_proj.weight": [n_h * dh, h], "self_attn.k_proj.weight": [n_kv * dh, h],
+             "self_attn.v_proj.weight": [n_kv * dh, h], "self_attn.o_proj.weight": [h, n_h * dh],
+             "mlp.gate_proj.weight": [i, h], "mlp.up_proj.weight": [i, h], "mlp.down_proj.weight": [h, i],
+             "input_layernorm.weight": [h], "post_attention_layernorm.weight": [h]}
+    for k in range(n):
+        for m, shape in block.items():
+            shapes[f"stack.layers.{k}.{m}"] = shape
+    side = {}
+    for key in sorted(shapes):
+        t = torch.randn(shapes[key], generator=g)
+        side[key] = 1.0 + 0.1 * t if key.endswith("norm.weight") else 0.3 * t
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    write_safetensors(os.path.join(d, "adapter_model.safetensors"),
+                      {"base_model.model.side_network." + k: v for k, v in side.items()})
+    write_json(os.path.join(d, "adapter_config.json"),
+               {"base_model_name_or_path": "reference", "gate_temperature": 0.1, "inference_mode": True,
+                "init": "random", "layers": layers, "peft_type": "LST", "reduction_factor": r, "side_head_dim": dh,
+                "side_hidden_size": h, "side_intermediate_size": i, "task_type": "CAUSAL_LM"}, newline=False)
+    logits = lst_forward(cfg, W, side, ids, mask, layers, r)
+    write_safetensors(os.path.join(d, "expected.safetensors"),
+                      {"input_ids": ids, "attention_mask": mask, "logits": logits.float()})
+    return side, logits
 
 
 # ----------------------------------------------------------------------------- random tiny models
@@ -524,6 +594,21 @@ def main():
     alone = forward(gqa_cfg, gW, gids[1:, :real], gmask[1:, :real], prefix=prefix)
     ok &= check("prefix: padded row == row alone", torch.allclose(alone[0], prefix_logits[1, :real].double(), atol=1e-5),
                 "")
+    print("self-checks on LST (mistral_head_dim, r = 2, side layers from backbone layers 0 and 1):")
+    mcfg = CASES[3][1]
+    mW, mids, mmask, mlogits = results["mistral_head_dim"]
+    side, lst_logits = write_lst("mistral_head_dim_lst", mcfg, mW, mids, mmask, 2, [0, 1], 205)
+    real = int(mmask[1].sum())
+    alone = lst_forward(mcfg, mW, side, mids[1:, :real], mmask[1:, :real], [0, 1], 2)
+    ok &= check("LST: padded row == row alone", torch.allclose(alone[0], lst_logits[1, :real], atol=1e-10), "")
+    # Gates far negative (mu -> 0) make each side layer read only its ladder: the earlier side layers stop
+    # mattering, so changing side layer 0's weights leaves the logits unchanged.
+    closed = dict(side, gates=torch.full_like(side["gates"], -100.0))
+    changed = dict(closed, **{"stack.layers.0.mlp.up_proj.weight": 2 * side["stack.layers.0.mlp.up_proj.weight"]})
+    a = lst_forward(mcfg, mW, closed, mids, mmask, [0, 1], 2)
+    b = lst_forward(mcfg, mW, changed, mids, mmask, [0, 1], 2)
+    ok &= check("LST: closed gates cut the side path between ladders", torch.allclose(a, b, atol=1e-12),
+                f"max diff {(a - b).abs().max().item():.1e}")
     print("self-checks on llama_plain + LoRA, llama_plain + rsLoRA:")
     ok &= self_checks(cfg, W, ids, mask, logits, lora, lora_logits)
     ok &= self_checks(cfg, W, ids, mask, logits, rs, rs_logits)

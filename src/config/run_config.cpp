@@ -171,8 +171,8 @@ void read_method(Section& section, MethodChoice& choice, bool in_composition) {
   } catch (const Error& e) {
     section.fail("method", e.what());
   }
-  if (in_composition && entry->peft_type.empty()) {
-    section.fail("method", "'" + choice.name + "' trains every parameter and cannot be combined with other methods");
+  if (in_composition && !entry->standalone_reason.empty()) {
+    section.fail("method", "'" + choice.name + "' " + entry->standalone_reason);
   }
   choice.options = entry->make_options();
   choice.options->read(section);

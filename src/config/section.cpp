@@ -254,6 +254,27 @@ void Section::get(const std::string& key, std::vector<std::string>& value) {
   record(*state_, key, string_list_node(value));
 }
 
+void Section::get(const std::string& key, std::vector<int64_t>& value) {
+  state_->read.insert(key);
+  Entry entry = find_entry(state_->node, key);
+  if (entry.found) {
+    if (!entry.value.IsSequence()) fail(key, "expected a list of integers, got " + describe_yaml(entry.value));
+    std::vector<int64_t> parsed;
+    for (size_t i = 0; i < entry.value.size(); ++i) {
+      const YAML::Node item = entry.value[i];
+      int64_t number = 0;
+      if (!item.IsScalar() || !parse_int(item.Scalar(), number)) {
+        fail(key, "expected a list of integers, got " + describe_yaml(item) + " at item " + std::to_string(i + 1));
+      }
+      parsed.push_back(number);
+    }
+    value = std::move(parsed);
+  }
+  std::vector<std::string> text;
+  for (int64_t number : value) text.push_back(std::to_string(number));
+  record(*state_, key, string_list_node(text));
+}
+
 void Section::get(const std::string& key, StringOrList& value) {
   state_->read.insert(key);
   Entry entry = find_entry(state_->node, key);

@@ -42,6 +42,7 @@ class Section {
   void get(const std::string& key, double& value);
   void get(const std::string& key, bool& value);
   void get(const std::string& key, std::vector<std::string>& value);
+  void get(const std::string& key, std::vector<int64_t>& value);
   void get(const std::string& key, StringOrList& value);
 
   // Like get(), but the key must be present.

@@ -11,6 +11,8 @@
 
 namespace peft {
 
+class CausalLM;
+
 // 2. Per-layer key/value prefixes (prefix tuning, MAM): keys and values (B, n_kv, l, d_h), prepended after RoPE,
 // never rotated, visible to every query. A forward pass asks for layers 0, 1, ... L-1 in order, so an
 // implementation may compute all layers' prefixes at layer 0 and reuse them for the rest of the pass.
@@ -40,13 +42,14 @@ class SublayerHook {
                               const torch::Tensor& residual, const torch::Tensor& output) = 0;
 };
 
-// 4'. Whole-stack tap (Ladder Side-Tuning): sees the embeddings, every block's output and the final normalised
-// hidden states, and returns the hidden states the output head receives.
+// 4'. The block stack replaced (Ladder Side-Tuning): when set, the model's hidden_states() returns
+// stack->hidden_states(model, ...), which reads the frozen backbone through CausalLM::backbone_states() and runs
+// its own network beside it.
 class StackHook {
  public:
   virtual ~StackHook() = default;
-  virtual torch::Tensor apply(const torch::Tensor& embeddings, const std::vector<torch::Tensor>& block_outputs,
-                              const torch::Tensor& final_hidden) = 0;
+  virtual torch::Tensor hidden_states(CausalLM& model, const torch::Tensor& input_ids,
+                                      const torch::Tensor& attention_mask) = 0;
 };
 
 struct ModelHooks {

@@ -30,6 +30,10 @@ class Composition : public Method {
     }
   }
 
+  void initialise_from_data(CausalLM& model, const std::vector<Example>& examples, int64_t pad_id) override {
+    for (auto& method : methods_) method->initialise_from_data(model, examples, pad_id);
+  }
+
   // Refuses, before any training, members that train the same parameter or whose adapter tensors would share a
   // key (prompt and prefix tuning both write `prompt_embeddings`), so that every composition can be saved.
   void attach(CausalLM& model) override {
@@ -147,13 +151,15 @@ std::string without_file_prefix(const std::string& message) {
   return starts_with(message, prefix) ? message.substr(prefix.size()) : message;
 }
 
-std::unique_ptr<Method> single_method_from_config(const nlohmann::json& config, const std::string& where) {
+std::unique_ptr<Method> single_method_from_config(const nlohmann::json& config, const std::string& where,
+                                                  bool in_composition) {
   check(config.is_object() && config.contains("peft_type") && config["peft_type"].is_string(),
         where + "missing 'peft_type'");
   std::string peft_type = config["peft_type"].get<std::string>();
   check(peft_type != kCompositionPeftType, where + "a composition cannot contain another composition");
   try {
     const auto& entry = find_method_by_peft_type(peft_type);
+    check(!in_composition || entry.standalone_reason.empty(), "'" + entry.name + "' " + entry.standalone_reason);
     return entry.make_method(entry.options_from_adapter_config(config));
   } catch (const Error& e) {
     throw Error(where + without_file_prefix(e.what()));
@@ -172,12 +178,12 @@ std::unique_ptr<Method> make_methods(const std::vector<MethodChoice>& choices) {
 
 std::unique_ptr<Method> method_from_adapter_config(const nlohmann::json& config) {
   check(config.is_object() && config.contains("peft_type") && config["peft_type"].is_string(), "missing 'peft_type'");
-  if (config["peft_type"] != kCompositionPeftType) return single_method_from_config(config, "");
+  if (config["peft_type"] != kCompositionPeftType) return single_method_from_config(config, "", false);
   check(config.contains("methods") && config["methods"].is_array() && !config["methods"].empty(),
         "a COMPOSITION needs a non-empty 'methods' list");
   std::vector<std::unique_ptr<Method>> methods;
   for (size_t i = 0; i < config["methods"].size(); ++i) {
-    methods.push_back(single_method_from_config(config["methods"][i], "methods[" + std::to_string(i) + "]: "));
+    methods.push_back(single_method_from_config(config["methods"][i], "methods[" + std::to_string(i) + "]: ", true));
   }
   return std::make_unique<Composition>(std::move(methods), "methods");
 }

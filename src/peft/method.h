@@ -17,6 +17,7 @@ namespace peft {
 class Section;
 class CausalLM;
 class Tokenizer;
+struct Example;
 
 // Typed options of one method; defaults live in the derived struct's member initialisers.
 struct MethodOptions {
@@ -40,6 +41,10 @@ class Method {
   // Called before attach() when a tokenizer is at hand (training): methods that initialise from text (prompt
   // tuning) tokenise here. Loading a saved adapter does not call it.
   virtual void prepare(const Tokenizer& tokenizer) {}
+
+  // Called once after attach() with the training examples, before the first step (training only; loading an
+  // adapter does not call it): methods that initialise from data (LST's Fisher pruning) do it here.
+  virtual void initialise_from_data(CausalLM& model, const std::vector<Example>& examples, int64_t pad_id) {}
 
   // Adds the method's parameters and hooks to `model`. Throws peft::Error when no site matches, listing
   // the sites that exist.

@@ -7,6 +7,7 @@
 #include "peft/full.h"
 #include "peft/ia3.h"
 #include "peft/lora.h"
+#include "peft/lst.h"
 #include "peft/prefix_tuning.h"
 #include "peft/prompt_tuning.h"
 
@@ -24,8 +25,11 @@ const std::vector<MethodEntry>& method_registry() {
        PromptTuningOptions::from_adapter_config, make_prompt_tuning},
       {"prefix_tuning", "PREFIX_TUNING", [] { return std::make_shared<PrefixTuningOptions>(); },
        PrefixTuningOptions::from_adapter_config, make_prefix_tuning},
+      {"lst", "LST", [] { return std::make_shared<LstOptions>(); }, LstOptions::from_adapter_config, make_lst,
+       "replaces the model's block stack with a side network and cannot be combined with other methods"},
       // No adapter format: full fine-tuning writes a whole model directory.
-      {"full", "", [] { return std::make_shared<FullOptions>(); }, nullptr, make_full},
+      {"full", "", [] { return std::make_shared<FullOptions>(); }, nullptr, make_full,
+       "trains every parameter and cannot be combined with other methods"},
   };
   return methods;
 }

@@ -19,6 +19,8 @@ struct MethodEntry {
   // Options back from a saved adapter_config.json (throws peft::Error on a bad config).
   std::function<std::shared_ptr<MethodOptions>(const nlohmann::json& adapter_config)> options_from_adapter_config;
   std::function<std::unique_ptr<Method>(std::shared_ptr<const MethodOptions>)> make_method;
+  // Why the method cannot be one member of a composition; empty when it can.
+  std::string standalone_reason = {};
 };
 
 const std::vector<MethodEntry>& method_registry();

@@ -178,6 +178,7 @@ TrainSummary Trainer::train() {
   std::vector<torch::Tensor> parameters;
   for (const auto& parameter : method_->trainable_parameters()) parameters.push_back(parameter.tensor);
 
+  method_->initialise_from_data(*model_, train_examples_, tokenizer_->pad_id());
   TrainSummary summary;
   summary.base_eval_loss = evaluate_held_out(0);
   if (summary.base_eval_loss >= 0)

@@ -106,5 +106,17 @@ TEST_P(PromptLearningFixture, AdaptedLogitsMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, PromptLearningFixture,
                          ::testing::Values("llama_gqa_tied_prompt", "llama_gqa_tied_prefix"));
 
+// A Ladder Side-Tuning adapter written by the reference (head_dim × heads ≠ hidden size, GQA, untied head, one
+// padded row, gates away from zero): the backbone's ladders, the side blocks at head dim d_h/r with their own
+// rotary tables, the side norm and Up into the frozen head all agree with it.
+TEST(LstFixture, AdaptedLogitsMatchReference) {
+  auto model = load_model(test::fixture("llama/mistral_head_dim"), {"float32", "cpu"});
+  std::string adapter = test::fixture("llama/mistral_head_dim_lst");
+  auto method = load_adapter(adapter, *model);
+  model->eval();
+  auto expected = read_expected(adapter + "/expected.safetensors");
+  EXPECT_LT(relative_error(logits_of(*model, expected), expected), 2e-5);
+}
+
 }  // namespace
 }  // namespace peft

@@ -1,8 +1,10 @@
 #include "models/llama/llama.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "core/error.h"
+#include "models/llama/names.h"
 
 namespace peft {
 namespace {
@@ -44,7 +46,36 @@ torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t p
   return torch::where(visible, zero, lowest);
 }
 
+// The length check and the tables all blocks of a pass share.
+LlamaPass make_pass(const ModelConfig& config, RotaryTables& rotary, const torch::Tensor& x,
+                    const torch::Tensor& attention_mask, int64_t virtual_tokens, int64_t prefix_length) {
+  int64_t length = x.size(1);
+  check(length <= config.max_position_embeddings,
+        "a sequence of " + std::to_string(length - virtual_tokens) + " tokens" +
+            (virtual_tokens ? " + " + std::to_string(virtual_tokens) + " virtual tokens" : std::string()) +
+            " exceeds the model's max_position_embeddings " + std::to_string(config.max_position_embeddings));
+  auto [cos, sin] = rotary.get(length, x.device(), x.scalar_type());
+  return {cos, sin, attention_mask_bias(attention_mask, prefix_length)};
+}
+
 }  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> RotaryTables::get(int64_t length, const torch::Device& device,
+                                                          torch::Dtype dtype) {
+  if (!cos_.defined() || cos_.size(0) < length || cos_.device() != device || cos_.scalar_type() != dtype) {
+    int64_t cached = std::max<int64_t>(length, cos_.defined() ? cos_.size(0) : 0);
+    // inv_freq = 1 / theta^(2i / d_h), computed in float32 as HF does.
+    auto exponents =
+        torch::arange(0, head_dim_, 2, torch::dtype(torch::kLong)).to(torch::kFloat) / static_cast<float>(head_dim_);
+    auto inv_freq = 1.0 / torch::pow(static_cast<float>(theta_), exponents);
+    auto positions = torch::arange(cached, torch::dtype(torch::kLong)).to(torch::kFloat);
+    auto freqs = torch::outer(positions, inv_freq);  // (T, d_h / 2)
+    auto angles = torch::cat({freqs, freqs}, -1);    // (T, d_h)
+    cos_ = angles.cos().to(dtype).to(device);
+    sin_ = angles.sin().to(dtype).to(device);
+  }
+  return {cos_.narrow(0, 0, length), sin_.narrow(0, 0, length)};
+}
 
 TokenEmbeddingImpl::TokenEmbeddingImpl(int64_t vocab_size, int64_t dim, const torch::TensorOptions& options) {
   weight = register_parameter("weight", torch::empty({vocab_size, dim}, options), /*requires_grad=*/false);
@@ -113,6 +144,23 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& config, const to
       register_module("post_attention_layernorm", RmsNorm(config.hidden_size, config.rms_norm_eps, options));
 }
 
+torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const LlamaPass& pass, ModelHooks* hooks,
+                                             int64_t index) {
+  AttentionPrefix* prefix = hooks ? hooks->attention_prefix.get() : nullptr;
+  auto normed = input_layernorm(x);
+  auto h = self_attn->forward(normed, pass.cos, pass.sin, pass.mask, prefix, index);
+  if (hooks) {
+    for (auto& hook : hooks->sublayer) h = hook->apply(index, Sublayer::attention, normed, x, h);
+  }
+  auto y = x + h;
+  normed = post_attention_layernorm(y);
+  h = mlp(normed);
+  if (hooks) {
+    for (auto& hook : hooks->sublayer) h = hook->apply(index, Sublayer::feed_forward, normed, y, h);
+  }
+  return y + h;
+}
+
 LlamaBackboneImpl::LlamaBackboneImpl(const ModelConfig& config, const torch::TensorOptions& options) {
   embed_tokens = register_module("embed_tokens", TokenEmbedding(config.vocab_size, config.hidden_size, options));
   auto list = register_module("layers", torch::nn::ModuleList());
@@ -123,7 +171,8 @@ LlamaBackboneImpl::LlamaBackboneImpl(const ModelConfig& config, const torch::Ten
   norm = register_module("norm", RmsNorm(config.hidden_size, config.rms_norm_eps, options));
 }
 
-LlamaForCausalLM::LlamaForCausalLM(const ModelConfig& config, const torch::TensorOptions& options) : CausalLM(config) {
+LlamaForCausalLM::LlamaForCausalLM(const ModelConfig& config, const torch::TensorOptions& options)
+    : CausalLM(config), rotary_(config.head_dim, config.rope_theta) {
   model = register_module("model", LlamaBackbone(config, options));
   if (config.tie_word_embeddings) {
     // Not registered: the head is the embedding matrix, which the parameter list holds once.
@@ -134,25 +183,8 @@ LlamaForCausalLM::LlamaForCausalLM(const ModelConfig& config, const torch::Tenso
   }
 }
 
-std::pair<torch::Tensor, torch::Tensor> LlamaForCausalLM::rotary_tables(int64_t length, const torch::Device& device,
-                                                                        torch::Dtype dtype) {
-  if (!rotary_cos_.defined() || rotary_cos_.size(0) < length || rotary_cos_.device() != device ||
-      rotary_cos_.scalar_type() != dtype) {
-    int64_t cached = std::max<int64_t>(length, rotary_cos_.defined() ? rotary_cos_.size(0) : 0);
-    int64_t dim = config_.head_dim;
-    // inv_freq = 1 / theta^(2i / d_h), computed in float32 as HF does.
-    auto exponents = torch::arange(0, dim, 2, torch::dtype(torch::kLong)).to(torch::kFloat) / static_cast<float>(dim);
-    auto inv_freq = 1.0 / torch::pow(static_cast<float>(config_.rope_theta), exponents);
-    auto positions = torch::arange(cached, torch::dtype(torch::kLong)).to(torch::kFloat);
-    auto freqs = torch::outer(positions, inv_freq);  // (T, d_h / 2)
-    auto angles = torch::cat({freqs, freqs}, -1);    // (T, d_h)
-    rotary_cos_ = angles.cos().to(dtype).to(device);
-    rotary_sin_ = angles.sin().to(dtype).to(device);
-  }
-  return {rotary_cos_.narrow(0, 0, length), rotary_sin_.narrow(0, 0, length)};
-}
-
 torch::Tensor LlamaForCausalLM::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+  if (hooks.stack) return hooks.stack->hidden_states(*this, input_ids, attention_mask);
   int64_t batch = input_ids.size(0);
   auto x = model->embed_tokens(input_ids);  // (B, T, d)
   auto mask = attention_mask;
@@ -163,35 +195,58 @@ torch::Tensor LlamaForCausalLM::hidden_states(const torch::Tensor& input_ids, co
     x = torch::cat({prefix, x}, 1);
     mask = torch::cat({torch::ones({batch, virtual_tokens}, mask.options()), mask}, 1);
   }
-  int64_t length = x.size(1);
-  check(length <= config_.max_position_embeddings,
-        "a sequence of " + std::to_string(length - virtual_tokens) + " tokens" +
-            (virtual_tokens ? " + " + std::to_string(virtual_tokens) + " virtual tokens" : std::string()) +
-            " exceeds the model's max_position_embeddings " + std::to_string(config_.max_position_embeddings));
-  auto [cos, sin] = rotary_tables(length, x.device(), x.scalar_type());
-
   int64_t prefix_length = hooks.attention_prefix ? hooks.attention_prefix->length() : 0;
-  auto bias = attention_mask_bias(mask, prefix_length);
-
-  auto embeddings = x;
-  std::vector<torch::Tensor> block_outputs;
-  for (size_t i = 0; i < model->layers.size(); ++i) {
-    auto& layer = model->layers[i];
-    int64_t index = static_cast<int64_t>(i);
-    auto normed = layer->input_layernorm(x);
-    auto h = layer->self_attn->forward(normed, cos, sin, bias, hooks.attention_prefix.get(), index);
-    for (auto& hook : hooks.sublayer) h = hook->apply(index, Sublayer::attention, normed, x, h);
-    x = x + h;
-    normed = layer->post_attention_layernorm(x);
-    h = layer->mlp(normed);
-    for (auto& hook : hooks.sublayer) h = hook->apply(index, Sublayer::feed_forward, normed, x, h);
-    x = x + h;
-    if (hooks.stack) block_outputs.push_back(x);
-  }
+  auto pass = make_pass(config_, rotary_, x, mask, virtual_tokens, prefix_length);
+  for (size_t i = 0; i < model->layers.size(); ++i) x = model->layers[i]->forward(x, pass, &hooks, int64_t(i));
   x = model->norm(x);
-  if (hooks.stack) x = hooks.stack->apply(embeddings, block_outputs, x);
-  if (virtual_tokens > 0) x = x.narrow(1, virtual_tokens, length - virtual_tokens);
+  if (virtual_tokens > 0) x = x.narrow(1, virtual_tokens, x.size(1) - virtual_tokens);
   return x;
 }
+
+BackboneStates LlamaForCausalLM::backbone_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                                 const std::vector<int64_t>& blocks) {
+  BackboneStates states;
+  auto x = model->embed_tokens(input_ids);
+  states.embeddings = x;
+  if (blocks.empty()) return states;
+  auto pass = make_pass(config_, rotary_, x, attention_mask, 0, 0);
+  int64_t last = *std::max_element(blocks.begin(), blocks.end());
+  std::vector<torch::Tensor> outputs;
+  for (int64_t i = 0; i <= last; ++i) {  // the blocks after the last one asked for are not needed
+    x = model->layers[static_cast<size_t>(i)]->forward(x, pass, nullptr, i);
+    outputs.push_back(x);
+  }
+  for (int64_t block : blocks) states.blocks.push_back(outputs[static_cast<size_t>(block)]);
+  return states;
+}
+
+LlamaStackImpl::LlamaStackImpl(const ModelConfig& config, const torch::TensorOptions& options)
+    : rotary_(config.head_dim, config.rope_theta) {
+  auto list = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    layers.push_back(LlamaDecoderLayer(config, options));
+    list->push_back(layers.back());
+  }
+  norm = register_module("norm", RmsNorm(config.hidden_size, config.rms_norm_eps, options));
+}
+
+torch::Tensor LlamaStackImpl::forward(const torch::Tensor& x, const torch::Tensor& attention_mask,
+                                      const BlockInput& before_block) {
+  auto [cos, sin] = rotary_.get(x.size(1), x.device(), x.scalar_type());
+  LlamaPass pass{cos, sin, attention_mask_bias(attention_mask, 0)};
+  auto s = x;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    int64_t index = static_cast<int64_t>(i);
+    s = layers[i]->forward(before_block(index, s), pass, nullptr, index);
+  }
+  return norm(s);
+}
+
+std::shared_ptr<BlockStack> LlamaForCausalLM::make_block_stack(const ModelConfig& config,
+                                                               const torch::TensorOptions& options) const {
+  return std::make_shared<LlamaStackImpl>(config, options);
+}
+
+StackLayout LlamaForCausalLM::stack_layout() const { return llama::stack_layout(config_); }
 
 }  // namespace peft

@@ -28,6 +28,24 @@ class TokenEmbeddingImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TokenEmbedding);
 
+// cos/sin tables (T, d_h) of rotary embeddings for positions 0..T-1, cached for the longest length seen.
+class RotaryTables {
+ public:
+  RotaryTables(int64_t head_dim, double theta) : head_dim_(head_dim), theta_(theta) {}
+  std::pair<torch::Tensor, torch::Tensor> get(int64_t length, const torch::Device& device, torch::Dtype dtype);
+
+ private:
+  int64_t head_dim_;
+  double theta_;
+  torch::Tensor cos_, sin_;
+};
+
+// What every block of one forward pass shares.
+struct LlamaPass {
+  torch::Tensor cos, sin;  // (T, d_h)
+  torch::Tensor mask;      // additive float32 (B or 1, 1, T, P + T) over prefix + sequence keys
+};
+
 class LlamaAttentionImpl : public torch::nn::Module {
  public:
   LlamaAttentionImpl(const ModelConfig& config, const torch::TensorOptions& options);
@@ -50,6 +68,8 @@ TORCH_MODULE(LlamaMlp);
 class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
   LlamaDecoderLayerImpl(const ModelConfig& config, const torch::TensorOptions& options);
+  // x + attention(norm(x)), then + mlp(norm(x)); `hooks` (may be null) are called at their sites as layer `index`.
+  torch::Tensor forward(const torch::Tensor& x, const LlamaPass& pass, ModelHooks* hooks, int64_t index);
   RmsNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   LlamaAttention self_attn{nullptr};
   LlamaMlp mlp{nullptr};
@@ -66,6 +86,19 @@ class LlamaBackboneImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LlamaBackbone);
 
+// Blocks and a final norm without embeddings: the side network of Ladder Side-Tuning.
+class LlamaStackImpl : public BlockStack {
+ public:
+  LlamaStackImpl(const ModelConfig& config, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attention_mask,
+                        const BlockInput& before_block) override;
+  std::vector<LlamaDecoderLayer> layers;
+  RmsNorm norm{nullptr};
+
+ private:
+  RotaryTables rotary_;
+};
+
 class LlamaForCausalLM : public CausalLM {
  public:
   // Parameters are allocated uninitialised with `options` (dtype, device); load_model() fills them.
@@ -75,15 +108,17 @@ class LlamaForCausalLM : public CausalLM {
   Projection head() override { return lm_head; }
   torch::Tensor input_embeddings() override { return model->embed_tokens->weight; }
   bool is_output_head(const std::string& module_path) const override { return module_path == "lm_head"; }
+  BackboneStates backbone_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                 const std::vector<int64_t>& blocks) override;
+  std::shared_ptr<BlockStack> make_block_stack(const ModelConfig& config,
+                                               const torch::TensorOptions& options) const override;
+  StackLayout stack_layout() const override;
 
   LlamaBackbone model{nullptr};
   Projection lm_head{nullptr};  // registered only when untied; shares the embedding matrix when tied
 
  private:
-  // cos/sin tables (T, d_h) for positions 0..T-1, cached for the longest length seen.
-  std::pair<torch::Tensor, torch::Tensor> rotary_tables(int64_t length, const torch::Device& device,
-                                                        torch::Dtype dtype);
-  torch::Tensor rotary_cos_, rotary_sin_;
+  RotaryTables rotary_;
 };
 
 }  // namespace peft

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/hf_config.h"
+#include "models/causal_lm.h"
 
 namespace peft::llama {
 
@@ -33,6 +34,30 @@ inline std::vector<std::string> tensor_names(const ModelConfig& config) {
   names.push_back("model.norm.weight");
   if (!config.tie_word_embeddings) names.push_back("lm_head.weight");
   return names;
+}
+
+// What each dimension of the stack's parameters indexes (Ladder Side-Tuning's structural pruning). Weights are
+// (out, in); q_proj's rows are (head, head dim) pairs of the query heads, k/v_proj's of the key/value heads.
+inline StackLayout stack_layout(const ModelConfig& config) {
+  using A = Axis;
+  StackLayout layout;
+  layout.stack_prefix = "model.";
+  layout.rotary = true;
+  auto add = [&](const std::string& name, std::vector<Axis> axes, bool bias) {
+    layout.block.push_back({name + ".weight", axes});
+    if (bias) layout.block.push_back({name + ".bias", {axes[0]}});
+  };
+  add("self_attn.q_proj", {A::query_heads, A::hidden}, config.attention_bias);
+  add("self_attn.k_proj", {A::kv_heads, A::hidden}, config.attention_bias);
+  add("self_attn.v_proj", {A::kv_heads, A::hidden}, config.attention_bias);
+  add("self_attn.o_proj", {A::hidden, A::query_heads}, config.output_bias);
+  add("mlp.gate_proj", {A::feed_forward, A::hidden}, config.mlp_bias);
+  add("mlp.up_proj", {A::feed_forward, A::hidden}, config.mlp_bias);
+  add("mlp.down_proj", {A::hidden, A::feed_forward}, config.mlp_bias);
+  layout.block.push_back({"input_layernorm.weight", {A::hidden}});
+  layout.block.push_back({"post_attention_layernorm.weight", {A::hidden}});
+  layout.outside_blocks = {{"embed_tokens.weight", {A::other, A::hidden}}, {"norm.weight", {A::hidden}}};
+  return layout;
 }
 
 }  // namespace peft::llama
