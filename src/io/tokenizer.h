@@ -1,5 +1,6 @@
-// Text <-> token ids. The tokenizer is found beside the model (tokenizer.model for SentencePiece); BOS/EOS ids
-// come from the model's config.json, not the tokenizer file.
+// Text <-> token ids. The tokenizer is found beside the model: SentencePiece's tokenizer.model, a tokenizer.json
+// (byte-level BPE or WordPiece), GPT-2's encoder.json + vocab.bpe or BERT's vocab.txt. BOS/EOS ids come from the
+// model's config.json, not the tokenizer file.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +27,8 @@ class Tokenizer {
   int64_t bos_id_ = 1, eos_id_ = 2, pad_id_ = 0;
 };
 
-// `location` is a tokenizer file or a directory holding tokenizer.model. Throws peft::Error
-// "no tokenizer found in DIR (looked for tokenizer.model)" or naming an unreadable file.
+// `location` is a tokenizer file or a model directory (searched in the order above). Throws peft::Error
+// "no tokenizer found in DIR (looked for ...)" or naming an unreadable or unsupported file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& location, int64_t bos_id, int64_t eos_id);
 
 }  // namespace peft

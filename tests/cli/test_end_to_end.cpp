@@ -131,5 +131,18 @@ TEST(EndToEnd, BadInputsGiveOneClearError) {
                         "adapter directory not found");
 }
 
+// peft-tokenize prints the ids as a JSON list (here the SentencePiece tokenizer of stories260K, which
+// tests/io checks against libsentencepiece), and fails in one line without a tokenizer.
+TEST(EndToEnd, TokenizePrintsIdsAsJson) {
+  auto result = test::run_command(tool("peft-tokenize") + " --model " + model_dir() + " 'Once upon a time'");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output, "[403, 407, 261, 378]\n");
+  std::string file = test::write_text(test::temp_dir("tokenize") + "/text.txt", "Once upon a time");
+  auto from_file = test::run_command(tool("peft-tokenize") + " --model " + model_dir() + " --file " + file);
+  EXPECT_EQ(from_file.output, result.output);
+  expect_one_line_error(test::run_command(tool("peft-tokenize") + " --model " + test::temp_dir("no-tokenizer") + " x"),
+                        "no tokenizer found in");
+}
+
 }  // namespace
 }  // namespace peft
