@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include "core/error.h"
+
 #include "build_paths.h"
 
 #include <sys/wait.h>
@@ -15,6 +17,15 @@
 namespace fs = std::filesystem;
 
 namespace peft::test {
+
+std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 std::string source_dir() {
   const char* dir = std::getenv("PEFT_SOURCE_DIR");

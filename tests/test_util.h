@@ -1,6 +1,7 @@
 // Helpers shared by the test binaries.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,9 @@ std::string temp_dir(const std::string& tag);
 // Writes `contents` to `path` (creating parents); returns path.
 std::string write_text(const std::string& path, const std::string& contents);
 std::string read_text(const std::string& path);
+
+// The message of the peft::Error `action` throws, or "(no error)".
+std::string error_of(const std::function<void()>& action);
 
 // Runs a shell command, returning its exit status and combined stdout+stderr.
 struct CommandResult {

@@ -59,6 +59,25 @@ def write_json(path, cases):
 
 
 # ----------------------------------------------------------------------------- byte-level BPE
+def split_added(text, added):
+    """[(piece, is_added)]: added tokens matched in the raw text first, leftmost, longest first."""
+    out, start, i = [], 0, 0
+    names = sorted(added, key=len, reverse=True)
+    while i < len(text):
+        hit = next((n for n in names if text.startswith(n, i)), None)
+        if hit:
+            if start < i:
+                out.append((text[start:i], False))
+            out.append((hit, True))
+            i += len(hit)
+            start = i
+        else:
+            i += 1
+    if start < len(text):
+        out.append((text[start:], False))
+    return out
+
+
 def bytes_to_unicode():
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
@@ -110,24 +129,6 @@ class ByteLevelBpe:
         self.cache[word] = parts
         return parts
 
-    def split_added(self, text):
-        """[(piece, is_added)] with added tokens matched leftmost, longest first."""
-        out, start, i = [], 0, 0
-        names = sorted(self.added, key=len, reverse=True)
-        while i < len(text):
-            hit = next((n for n in names if text.startswith(n, i)), None)
-            if hit:
-                if start < i:
-                    out.append((text[start:i], False))
-                out.append((hit, True))
-                i += len(hit)
-                start = i
-            else:
-                i += 1
-        if start < len(text):
-            out.append((text[start:], False))
-        return out
-
     def pre_tokenize(self, text):
         """Split with behaviour Isolated: every match is a piece, and so is any text between matches."""
         pieces, last = [], 0
@@ -142,7 +143,7 @@ class ByteLevelBpe:
 
     def encode(self, text):
         ids = []
-        for piece, is_added in self.split_added(text):
+        for piece, is_added in split_added(text, self.added):
             if is_added:
                 ids.append(self.added[piece])
                 continue
@@ -261,19 +262,7 @@ class WordPiece:
 
     def encode(self, text):
         ids = []
-        names = sorted(self.added, key=len, reverse=True)
-        start, i, pieces = 0, 0, []
-        while i < len(text):
-            hit = next((n for n in names if text.startswith(n, i)), None)
-            if hit:
-                pieces.append((text[start:i], False))
-                pieces.append((hit, True))
-                i += len(hit)
-                start = i
-            else:
-                i += 1
-        pieces.append((text[start:], False))
-        for piece, is_added in pieces:
+        for piece, is_added in split_added(text, self.added):
             if is_added:
                 ids.append(self.added[piece])
                 continue

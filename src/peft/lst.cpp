@@ -46,8 +46,25 @@ TORCH_MODULE(SideNetwork);
 // real position can see (causal attention, masked keys).
 class BackboneCache {
  public:
-  std::optional<BackboneStates> find(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
-    auto rows = keys(input_ids, attention_mask);
+  // (tokens as bytes, length) per row of a batch; empty when the batch is not right-padded (not cacheable).
+  using Rows = std::vector<std::pair<std::string, int64_t>>;
+  static Rows rows_of(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+    auto ids = input_ids.to(torch::kCPU, torch::kLong).contiguous();
+    auto mask = attention_mask.to(torch::kCPU, torch::kBool);
+    auto lengths = mask.sum(1);
+    auto right_padded = torch::arange(mask.size(1)).unsqueeze(0) < lengths.unsqueeze(1);
+    if (!right_padded.equal(mask)) return {};
+    Rows rows;
+    for (int64_t r = 0; r < ids.size(0); ++r) {
+      int64_t length = lengths[r].item<int64_t>();
+      const char* bytes = reinterpret_cast<const char*>(ids[r].data_ptr<int64_t>());
+      rows.emplace_back(std::string(bytes, static_cast<size_t>(length) * sizeof(int64_t)), length);
+    }
+    return rows;
+  }
+
+  // The batch's states (B = rows.size(), T = length) when every row is cached.
+  std::optional<BackboneStates> find(const Rows& rows, int64_t length) {
     if (rows.empty()) return std::nullopt;
     std::vector<const torch::Tensor*> cached;
     for (const auto& [key, length] : rows) {
@@ -56,7 +73,7 @@ class BackboneCache {
       cached.push_back(&it->second);
     }
     const auto& first = *cached.front();  // (1 + n, length, d)
-    auto all = torch::zeros({first.size(0), input_ids.size(0), input_ids.size(1), first.size(2)}, first.options());
+    auto all = torch::zeros({first.size(0), static_cast<int64_t>(rows.size()), length, first.size(2)}, first.options());
     for (size_t r = 0; r < cached.size(); ++r) {
       all.select(1, static_cast<int64_t>(r)).narrow(1, 0, cached[r]->size(1)).copy_(*cached[r]);
     }
@@ -69,9 +86,8 @@ class BackboneCache {
     return states;
   }
 
-  void insert(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, const BackboneStates& states) {
+  void insert(const Rows& rows, const BackboneStates& states) {
     ++stats.misses;
-    auto rows = keys(input_ids, attention_mask);
     if (rows.empty()) return;
     std::vector<torch::Tensor> layers = {states.embeddings};
     layers.insert(layers.end(), states.blocks.begin(), states.blocks.end());
@@ -89,23 +105,6 @@ class BackboneCache {
   BackboneCacheStats stats;
 
  private:
-  // (tokens as bytes, length) per row; empty when the batch is not right-padded.
-  static std::vector<std::pair<std::string, int64_t>> keys(const torch::Tensor& input_ids,
-                                                           const torch::Tensor& attention_mask) {
-    auto ids = input_ids.to(torch::kCPU, torch::kLong).contiguous();
-    auto mask = attention_mask.to(torch::kCPU, torch::kBool);
-    auto lengths = mask.sum(1);
-    auto right_padded = torch::arange(mask.size(1)).unsqueeze(0) < lengths.unsqueeze(1);
-    if (!right_padded.equal(mask)) return {};
-    std::vector<std::pair<std::string, int64_t>> rows;
-    for (int64_t r = 0; r < ids.size(0); ++r) {
-      int64_t length = lengths[r].item<int64_t>();
-      const char* bytes = reinterpret_cast<const char*>(ids[r].data_ptr<int64_t>());
-      rows.emplace_back(std::string(bytes, static_cast<size_t>(length) * sizeof(int64_t)), length);
-    }
-    return rows;
-  }
-
   std::unordered_map<std::string, torch::Tensor> states_;  // (1 + n, length, d) each
 };
 
@@ -135,15 +134,17 @@ class Ladder : public StackHook {
  private:
   BackboneStates backbone(CausalLM& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
     bool cached = cache_ && side_->is_training();
+    BackboneCache::Rows rows;  // the batch's keys, computed once for the lookup and the insertion
     if (cached) {
-      if (auto states = cache_->find(input_ids, attention_mask)) return *states;
+      rows = BackboneCache::rows_of(input_ids, attention_mask);
+      if (auto states = cache_->find(rows, input_ids.size(1))) return *states;
     }
     BackboneStates states;
     {
       torch::NoGradGuard no_grad;  // the backbone is never part of the backward graph
       states = model.backbone_states(input_ids, attention_mask, layers_);
     }
-    if (cached) cache_->insert(input_ids, attention_mask, states);
+    if (cached) cache_->insert(rows, states);
     return states;
   }
 

@@ -12,16 +12,12 @@ namespace peft {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_of;
 
-std::string shared_data(const std::string& relative) { return test::source_dir() + "/../shared/data/" + relative; }
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+// A path under ../shared/data; one that does not exist when there is none (the tests then skip).
+std::string shared_data(const std::string& relative) {
+  auto root = test::shared_data_dir();
+  return root ? *root + "/" + relative : "/nonexistent/shared/data/" + relative;
 }
 
 std::vector<int64_t> label_counts(const ClassificationSet& set) {

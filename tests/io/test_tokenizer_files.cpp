@@ -20,22 +20,18 @@ namespace peft {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_of;
 using test::temp_dir;
 using test::write_text;
 
-std::string shared_data(const std::string& relative) { return test::source_dir() + "/../shared/data/" + relative; }
+// A path under ../shared/data; one that does not exist when there is none (the tests then skip).
+std::string shared_data(const std::string& relative) {
+  auto root = test::shared_data_dir();
+  return root ? *root + "/" + relative : "/nonexistent/shared/data/" + relative;
+}
 
 #define SKIP_WITHOUT(path) \
   if (!fs::exists(path)) GTEST_SKIP() << path << " is absent (no ../shared)"
-
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 enum class RoundTrip { none, exact, nfc };
 

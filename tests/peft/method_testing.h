@@ -37,14 +37,4 @@ inline void backward_on_sample(CausalLM& model) {
   causal_lm_loss(model, batch).backward();
 }
 
-// The message of the peft::Error `action` throws, or "(no error)".
-inline std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace peft::test

@@ -52,6 +52,7 @@ ByteLevelBpeTokenizer::ByteLevelBpeTokenizer(ByteLevelBpeSpec spec)
   for (const auto& token : spec.added) vocab_size_ = std::max(vocab_size_, token.id + 1);
   tokens_.resize(static_cast<size_t>(vocab_size_));
   special_.assign(static_cast<size_t>(vocab_size_), false);
+  added_text_.assign(static_cast<size_t>(vocab_size_), false);
   for (auto& [token, id] : spec.vocab) {
     tokens_[static_cast<size_t>(id)] = token;
     vocab_.emplace(std::move(token), id);
@@ -59,6 +60,7 @@ ByteLevelBpeTokenizer::ByteLevelBpeTokenizer(ByteLevelBpeSpec spec)
   for (const auto& token : spec.added) {
     tokens_[static_cast<size_t>(token.id)] = token.content;
     special_[static_cast<size_t>(token.id)] = token.special;
+    added_text_[static_cast<size_t>(token.id)] = true;
   }
 
   auto alphabet = byte_alphabet();
@@ -207,7 +209,7 @@ std::string ByteLevelBpeTokenizer::decode(const std::vector<int64_t>& ids) const
   for (int64_t id : ids) {
     if (id < 0 || id >= vocab_size_ || special_[static_cast<size_t>(id)]) continue;
     const std::string& token = tokens_[static_cast<size_t>(id)];
-    if (added_.find(token) >= 0) {  // an added, non-special token's text is itself
+    if (added_text_[static_cast<size_t>(id)]) {  // an added, non-special token's text is itself
       bytes += token;
       continue;
     }

@@ -53,6 +53,7 @@ class ByteLevelBpeTokenizer : public Tokenizer {
   std::unordered_map<std::string, int64_t> vocab_;
   std::vector<std::string> tokens_;                                   // id -> token (byte alphabet or added text)
   std::vector<bool> special_;                                         // id -> left out when decoding
+  std::vector<bool> added_text_;                                      // id -> an added token, whose text is itself
   std::unordered_map<uint64_t, std::pair<int32_t, int64_t>> merges_;  // (left, right) -> (rank, merged id)
   int64_t byte_ids_[256] = {};
   std::string byte_chars_[256];  // byte -> its character in the byte alphabet, UTF-8
