@@ -98,7 +98,8 @@ def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64, prompt=None
     """Logits [B, T, V]. lora: {module path: (A [r, in], B [out, r], scale)} added as s * B (A x).
     prompt [l, H]: virtual tokens before the input (positions 0..l-1, real tokens shifted by l, mask extended,
     their outputs dropped). prefix [l, 2*L*n_kv*d_h] in HF PEFT's layout: column block 2i = layer i's keys,
-    2i+1 its values, each (n_kv, d_h); joined after RoPE, unrotated, visible to every query.
+    2i+1 its values, each (n_kv, d_h); joined after RoPE, unrotated, visible to every query; like HF's
+    past_key_values they count as past tokens, so the real tokens' positions start at l.
     For Ladder Side-Tuning: embeds [B, T, H] replace the embedding lookup, before_block(i, x) gives block i's
     input, collect (a list) receives the embeddings and every block's output, hidden_only returns the final
     normed hidden states instead of logits."""
@@ -125,7 +126,10 @@ def forward(cfg, weights, ids, mask, lora=None, dtype=torch.float64, prompt=None
         x = torch.cat([prompt.to(dtype)[None].expand(B, -1, -1), x], dim=1)
         mask = torch.cat([torch.ones(B, l, dtype=mask.dtype), mask], dim=1)
         T = T + l
-    cos, sin = rope_cos_sin(T, d_h, cfg["rope_theta"], dtype)  # [T, d_h], positions 0..T-1 for every row
+    # [T, d_h], positions 0..T-1 for every row; after a prefix (HF's past_key_values) they start at its length
+    past = 0 if prefix is None else prefix.shape[0]
+    cos, sin = rope_cos_sin(past + T, d_h, cfg["rope_theta"], dtype)
+    cos, sin = cos[past:], sin[past:]
     # query t may see key j iff j <= t and key j is a real token: [B, 1, T, T]
     allowed = torch.tril(torch.ones(T, T, dtype=torch.bool))[None, None] & mask.bool()[:, None, None, :]
     if prefix is not None:

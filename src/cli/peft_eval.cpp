@@ -1,18 +1,29 @@
 // peft-eval --model DIR [--adapter DIR] --data FILE [--per-example OUT.jsonl]
+// peft-eval --model DIR [--adapter DIR] --data FILE --task classification [--template T] [--verbalizers W ...]
+//           [--label-names N ...] [--predictions OUT.jsonl]
 // peft-eval --model DIR [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]
-// Measures held-out loss and perplexity, or generates a continuation.
+// Measures held-out loss and perplexity, classification metrics (rank classification), or generates a continuation.
+// For classification the template, verbalisers, label names and max length default to those the adapter was
+// trained with (its run_config.yaml), then to the built-in defaults.
 #include <CLI/CLI.hpp>
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/main_guard.h"
+#include "config/run_config.h"
 #include "core/device.h"
+#include "data/classification.h"
+#include "data/encoder_inputs.h"
+#include "data/verbalizer.h"
+#include "eval/classify.h"
 #include "eval/evaluator.h"
 #include "eval/generate.h"
 #include "io/atomic_file.h"
 #include "io/tokenizer.h"
 #include "models/loader.h"
+#include "models/sequence_classifier.h"
 #include "peft/adapter_io.h"
 
 int main(int argc, char** argv) {
@@ -25,12 +36,21 @@ int main(int argc, char** argv) {
   app.add_option("--model,-m", model_dir, "base model directory (HF layout)")->required();
   app.add_option("--adapter,-a", adapter_dir, "adapter directory written by peft-train (or HF PEFT)");
   app.add_option("--tokenizer", tokenizer_path, "tokenizer file or directory (default: the model directory)");
-  auto* data = app.add_option("--data,-d", data_path, "held-out data (.jsonl or .txt)");
+  auto* data = app.add_option("--data,-d", data_path, "held-out data (.jsonl or .txt; classification: .tsv or .jsonl)");
   auto* prompt_option =
       app.add_option("--prompt,-p", prompt, "generate a continuation of this text (repeat to generate a batch)");
   data->excludes(prompt_option);
   app.add_option("--per-example", per_example_path, "write one JSON line per example: index, tokens, loss")
       ->needs(data);
+  std::string task = "language_modeling", template_text, predictions_path;
+  std::vector<std::string> verbalizers, label_names;
+  app.add_option("--task", task, "language_modeling (loss, perplexity) | classification (accuracy, F1, MCC)")
+      ->check(CLI::IsMember({"language_modeling", "classification"}))
+      ->needs(data);
+  app.add_option("--template", template_text, "classification prompt with {text} / {text_a} / {text_b}");
+  app.add_option("--verbalizers", verbalizers, "label words, one per label in label order");
+  app.add_option("--label-names", label_names, "label order (default: the task's customary order)");
+  app.add_option("--predictions", predictions_path, "classification: write one JSON line per example");
   app.add_option("--max-length", max_length, "tokens per example / window")->check(CLI::Range(2, 1 << 20));
   app.add_option("--batch-size", batch_size, "examples per batch")->check(CLI::PositiveNumber);
   app.add_option("--max-new-tokens", generation.max_new_tokens, "tokens to generate")->check(CLI::NonNegativeNumber);
@@ -45,7 +65,66 @@ int main(int argc, char** argv) {
 
   return peft::run_main([&] {
     peft::check(!data_path.empty() || !prompt.empty(), "give --data FILE to measure loss or --prompt TEXT to generate");
+    peft::check(task == "classification" ||
+                    (template_text.empty() && verbalizers.empty() && label_names.empty() && predictions_path.empty()),
+                "--template, --verbalizers, --label-names and --predictions need --task classification");
     peft::configure_threads(threads);
+    if (task == "classification") {
+      // What the adapter was trained with, unless given here.
+      std::string run_config = adapter_dir.empty() ? "" : adapter_dir + "/run_config.yaml";
+      if (!run_config.empty() && std::filesystem::exists(run_config)) {
+        auto trained = peft::RunConfig::load(run_config);
+        if (trained.data.task == "classification") {
+          if (template_text.empty()) template_text = trained.data.template_text;
+          if (verbalizers.empty()) verbalizers = trained.data.verbalizers;
+          if (label_names.empty()) label_names = trained.data.label_names;
+          if (app.count("--max-length") == 0) max_length = trained.data.max_length;
+        }
+      }
+      auto set = peft::load_classification(data_path, label_names);
+      // An encoder's adapter brings the trained head (modules_to_save): the checkpoint's own need not fit. Without
+      // one, a head the checkpoint lacks is new and random: seeded, so that the baseline repeats.
+      torch::manual_seed(generation.seed);
+      auto model =
+          peft::load_transformer(model_dir, {dtype, device, int64_t(set.label_names.size()), !adapter_dir.empty()});
+      const auto& config = model->config();
+      std::string tokenizer_location = tokenizer_path.empty() ? model_dir : tokenizer_path;
+      auto tokenizer = peft::load_tokenizer(tokenizer_location, config.bos_token_id, config.eos_token_id);
+      std::unique_ptr<peft::Method> method;
+      if (!adapter_dir.empty()) method = peft::load_adapter(adapter_dir, *model);
+      auto device_used = model->parameters().front().device();
+      int64_t length = std::min(max_length, model->max_sequence_length());
+      peft::ClassificationReport report;
+      if (auto* classifier = dynamic_cast<peft::SequenceClassifier*>(model.get())) {
+        peft::check(template_text.empty() && verbalizers.empty(),
+                    "--template and --verbalizers are for causal LMs; " + config.architecture + " has a head");
+        auto special = peft::encoder_special_tokens(*tokenizer, config, tokenizer_location);
+        auto inputs = peft::encoder_examples(set, *tokenizer, special, length);
+        report = peft::classify_with_head(*classifier, set, inputs, batch_size, tokenizer->pad_id(), device_used);
+      } else {
+        auto verbalizer = peft::Verbalizer::defaults(set);
+        if (!template_text.empty()) verbalizer.template_text = template_text;
+        if (!verbalizers.empty()) verbalizer.label_words = verbalizers;
+        peft::check_verbalizer(verbalizer, set, "--verbalizers / --template");
+        auto candidates = peft::verbalized_candidates(set, verbalizer, *tokenizer, length);
+        report = peft::rank_classify(dynamic_cast<peft::CausalLM&>(*model), set, candidates, batch_size,
+                                     tokenizer->pad_id(), device_used);
+      }
+      std::printf("%s\n", peft::format_report(report).c_str());
+      if (!predictions_path.empty()) {
+        std::string lines;
+        for (size_t i = 0; i < set.examples.size(); ++i) {
+          lines += nlohmann::json{{"index", i},
+                                  {"label", set.label_names[size_t(set.examples[i].label)]},
+                                  {"prediction", set.label_names[size_t(report.predictions[i])]}}
+                       .dump() +
+                   "\n";
+        }
+        peft::write_file_atomic(predictions_path, lines);
+      }
+      return 0;
+    }
+
     auto model = peft::load_model(model_dir, {dtype, device});
     const auto& config = model->config();
     auto tokenizer = peft::load_tokenizer(tokenizer_path.empty() ? model_dir : tokenizer_path, config.bos_token_id,
@@ -74,7 +153,8 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    auto examples = peft::load_examples(data_path, *tokenizer, std::min(max_length, model->max_sequence_length()));
+    int64_t length = std::min(max_length, model->max_sequence_length());
+    auto examples = peft::load_examples(data_path, *tokenizer, length);
     auto result = peft::evaluate(*model, examples, batch_size, tokenizer->pad_id(), device_used);
     std::printf("loss: %.4f  perplexity: %.4f  (%ld scored tokens, %ld examples)\n", result.loss, result.perplexity,
                 long(result.tokens), long(result.examples));

@@ -30,6 +30,12 @@ int main(int argc, char** argv) {
       std::printf("held-out loss: %.4f (base) -> %.4f (adapted); perplexity %.2f -> %.2f\n", summary.base_eval_loss,
                   summary.final_eval_loss, std::exp(summary.base_eval_loss), std::exp(summary.final_eval_loss));
     }
+    if (summary.final_classification) {
+      std::printf("held-out classification before training: %s\n",
+                  peft::format_report(*summary.base_classification).c_str());
+      std::printf("held-out classification after training:  %s\n",
+                  peft::format_report(*summary.final_classification).c_str());
+    }
     std::printf("%s written to %s\n", trainer.writes_model() ? "model" : "adapter", config.output.dir.c_str());
     return 0;
   });

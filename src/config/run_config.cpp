@@ -141,6 +141,7 @@ void read_model(Section& section, ModelOptions& model) {
   section.get_choice("dtype", model.dtype, {"float32", "bfloat16", "float16"});
   section.get("device", model.device);
   section.get("tokenizer", model.tokenizer);
+  section.get("new_head", model.new_head);
   section.finish();
   check_non_empty(section, "path", model.path);
   if (!valid_device(model.device)) {
@@ -154,6 +155,16 @@ void read_data(Section& section, DataOptions& data) {
   section.get("max_length", data.max_length);
   section.get("shuffle", data.shuffle);
   section.get("max_eval_examples", data.max_eval_examples);
+  section.get_choice("task", data.task, {"language_modeling", "classification"});
+  bool classification = data.task == "classification";
+  for (const char* key : {"label_names", "template", "verbalizers"}) {
+    if (!classification && section.has(key)) section.fail(key, "is only used with task: classification");
+  }
+  if (classification) {  // recorded in the resolved config only where they apply
+    section.get("label_names", data.label_names);
+    section.get("template", data.template_text);
+    section.get("verbalizers", data.verbalizers);
+  }
   section.finish();
   check_non_empty(section, "train", data.train);
   if (data.max_length < 2) {

@@ -16,12 +16,20 @@ struct ModelOptions {
   std::string dtype = "float32";  // compute dtype of the frozen base: float32 | bfloat16 | float16
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
   std::string tokenizer;          // tokenizer file or directory; default: the model directory
+  bool new_head = false;          // encoders: replace the checkpoint's classification head with a new one
 };
 
 struct DataOptions {
-  std::string train;         // .jsonl ({"text"} or {"prompt","completion"}) or .txt (required)
-  std::string eval;          // held-out file, same formats (optional)
-  int64_t max_length = 512;  // tokens per example (truncation) and window length for .txt
+  std::string train;  // .jsonl ({"text"} or {"prompt","completion"}) or .txt (required); for
+                      // classification a GLUE TSV, a TSV with a header, or JSONL (data/classification.h)
+  std::string eval;   // held-out file, same formats (optional)
+  // language_modeling: the formats above. classification: labelled texts; a causal LM learns the label's
+  // verbaliser after the template's prompt and is evaluated by rank classification (data/verbalizer.h).
+  std::string task = "language_modeling";
+  std::vector<std::string> label_names;  // label order (default: the task's customary order)
+  std::string template_text;             // key `template`; default "{text}\nAnswer:"
+  std::vector<std::string> verbalizers;  // one per label; default " " + label name
+  int64_t max_length = 512;              // tokens per example (truncation) and window length for .txt
   bool shuffle = true;
   int64_t max_eval_examples = 0;  // 0 = all
 };

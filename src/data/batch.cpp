@@ -11,6 +11,8 @@ Batch Batch::to(const torch::Device& device) const {
   moved.input_ids = input_ids.to(device);
   moved.attention_mask = attention_mask.to(device);
   moved.labels = labels.to(device);
+  moved.token_type_ids = token_type_ids.to(device);
+  moved.class_labels = class_labels.to(device);
   return moved;
 }
 
@@ -32,6 +34,8 @@ Batch collate(const std::vector<const Example*>& examples, int64_t pad_id) {
   batch.input_ids = torch::full({rows, columns}, pad_id, options);
   batch.attention_mask = torch::zeros({rows, columns}, options);
   batch.labels = torch::full({rows, columns}, kIgnoreIndex, options);
+  batch.token_type_ids = torch::zeros({rows, columns}, options);
+  batch.class_labels = torch::full({rows}, -1, options);
   int64_t* ids = batch.input_ids.data_ptr<int64_t>();
   int64_t* mask = batch.attention_mask.data_ptr<int64_t>();
   int64_t* labels = batch.labels.data_ptr<int64_t>();
@@ -41,6 +45,11 @@ Batch collate(const std::vector<const Example*>& examples, int64_t pad_id) {
     std::copy(example.input_ids.begin(), example.input_ids.end(), ids + row * columns);
     std::copy(example.labels.begin(), example.labels.end(), labels + row * columns);
     std::fill(mask + row * columns, mask + row * columns + size, 1);
+    check(example.token_type_ids.empty() || example.token_type_ids.size() == size,
+          "cannot collate an example whose token types and input ids differ in length");
+    std::copy(example.token_type_ids.begin(), example.token_type_ids.end(),
+              batch.token_type_ids.data_ptr<int64_t>() + row * columns);
+    batch.class_labels[row] = example.class_label;
     batch.tokens += static_cast<int64_t>(size);
     // The loss shifts labels left by one, so the first label of each row is never scored.
     for (size_t t = 1; t < size; ++t) batch.scored_tokens += example.labels[t] != kIgnoreIndex;

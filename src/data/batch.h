@@ -15,6 +15,8 @@ struct Batch {
   torch::Tensor input_ids;       // (B, T) int64, right-padded with the pad id
   torch::Tensor attention_mask;  // (B, T) int64, 1 = real token
   torch::Tensor labels;          // (B, T) int64, -100 on padding and unscored tokens
+  torch::Tensor token_type_ids;  // (B, T) int64, 0 on padding (encoders)
+  torch::Tensor class_labels;    // (B) int64: the class of each example (sequence classification), else -1
   int64_t tokens = 0;            // real tokens in the batch
   int64_t scored_tokens = 0;     // labels that take loss after the shift (labels[:, 1:] != -100)
 

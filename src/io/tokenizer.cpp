@@ -67,8 +67,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& location, int64_t b
   int64_t pad_id = eos_id;
   if (auto* sentencepiece = dynamic_cast<SentencePieceTokenizer*>(tokenizer.get())) {
     if (sentencepiece->model_pad_id() >= 0) pad_id = sentencepiece->model_pad_id();
-  } else if (auto* wordpiece = dynamic_cast<WordPieceTokenizer*>(tokenizer.get())) {
-    if (wordpiece->token_id("[PAD]") >= 0) pad_id = wordpiece->token_id("[PAD]");
+  } else if (tokenizer->token_id("[PAD]") >= 0) {  // BERT
+    pad_id = tokenizer->token_id("[PAD]");
+  } else if (tokenizer->token_id("<pad>") >= 0) {  // RoBERTa
+    pad_id = tokenizer->token_id("<pad>");
   }
   tokenizer->set_special_ids(bos_id, eos_id, pad_id);
   return tokenizer;

@@ -17,6 +17,8 @@ class Tokenizer {
   virtual std::vector<int64_t> encode(const std::string& text) const = 0;
   virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
   virtual int64_t vocab_size() const = 0;
+  // The id of one vocabulary or added token written as text ("[CLS]", "</s>"), or -1 when there is none.
+  virtual int64_t token_id(const std::string& token) const { return -1; }
 
   int64_t bos_id() const { return bos_id_; }
   int64_t eos_id() const { return eos_id_; }

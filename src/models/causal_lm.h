@@ -1,5 +1,5 @@
-// The interface every model family implements: a causal language model over token ids whose linear layers are
-// Projections (hook point 1) and which calls the ModelHooks at their sites (hook points 2-4).
+// The interface of decoder families: a causal language model over token ids (models/transformer.h has what every
+// family shares with the PEFT methods).
 #pragma once
 
 #include <torch/torch.h>
@@ -10,9 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "io/hf_config.h"
-#include "models/hooks.h"
-#include "models/projection.h"
+#include "models/transformer.h"
 
 namespace peft {
 
@@ -37,25 +35,27 @@ class BlockStack : public torch::nn::Module {
 
 // What each dimension of a stack parameter indexes, so that structural pruning can sum importance per unit
 // and slice the backbone's parameters into a narrower stack's. query_heads and kv_heads index (head, head dim)
-// pairs flattened; `other` is never pruned (the vocabulary of an embedding).
-enum class Axis { hidden, query_heads, kv_heads, feed_forward, other };
+// pairs flattened; fused_qkv_heads is [queries; keys; values] of a fused projection without grouped-query
+// attention (GPT-2's c_attn); `other` is never pruned (the vocabulary or positions of an embedding).
+enum class Axis { hidden, query_heads, kv_heads, fused_qkv_heads, feed_forward, other };
 struct ParameterAxes {
   std::string name;  // relative to a block ("self_attn.q_proj.weight") or to the stack ("norm.weight")
   std::vector<Axis> axes;
 };
 // The family's name table for that: where the stack lives and what every parameter's axes are.
 struct StackLayout {
-  std::string stack_prefix;  // the stack's path in the model, e.g. "model." (blocks at model.layers.N.)
+  std::string stack_prefix;       // the stack's path in the model, e.g. "model." (blocks at model.layers.N.)
+  std::string blocks = "layers";  // the block list's name under stack_prefix
   std::vector<ParameterAxes> block;
   std::vector<ParameterAxes> outside_blocks;  // relative to stack_prefix: embeddings, final norm
   bool rotary = false;  // rotary embeddings pair head dims (j, j + d_h/2), so pruning keeps pairs together
 };
 
-class CausalLM : public torch::nn::Module {
+// A decoder that predicts the next token: hidden states, an output head over the vocabulary, and Ladder
+// Side-Tuning's access to its block stack.
+class CausalLM : public Transformer {
  public:
-  explicit CausalLM(ModelConfig config) : config_(std::move(config)) {}
-
-  const ModelConfig& config() const { return config_; }
+  using Transformer::Transformer;
 
   // Final normalised hidden states (B, T, d) for input_ids (B, T) with attention_mask (B, T) (1 = token,
   // 0 = padding); positions of virtual tokens from an InputPrefix are already removed.
@@ -67,22 +67,6 @@ class CausalLM : public torch::nn::Module {
   // Logits (B, T, V) computed through the head (with its hooks).
   torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
 
-  // Every linear layer that target_modules may address, as (HF module path, projection), in model order.
-  // The output head is listed last and flagged by is_output_head().
-  std::vector<std::pair<std::string, Projection>> projections();
-  virtual bool is_output_head(const std::string& module_path) const = 0;
-
-  // Freezes every parameter of the base model (requires_grad = false).
-  void freeze();
-
-  // The input token embedding matrix (V, d) (prompt initialisation reads it).
-  virtual torch::Tensor input_embeddings() = 0;
-
-  // Positions the input prefix (prompt tuning) takes before the real tokens.
-  int64_t virtual_tokens() const { return hooks.input_prefix ? hooks.input_prefix->length() : 0; }
-  // Real tokens one sequence may hold: max_position_embeddings less the virtual tokens.
-  int64_t max_sequence_length() const { return config_.max_position_embeddings - virtual_tokens(); }
-
   // Ladder Side-Tuning's access to the stack. backbone_states() runs the embeddings and the blocks up to the
   // last one asked for (no hooks, no final norm); autograd is the caller's business.
   virtual BackboneStates backbone_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
@@ -91,11 +75,6 @@ class CausalLM : public torch::nn::Module {
   virtual std::shared_ptr<BlockStack> make_block_stack(const ModelConfig& config,
                                                        const torch::TensorOptions& options) const = 0;
   virtual StackLayout stack_layout() const = 0;
-
-  ModelHooks hooks;
-
- protected:
-  ModelConfig config_;
 };
 
 }  // namespace peft

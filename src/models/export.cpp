@@ -1,5 +1,6 @@
 #include "models/export.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -7,8 +8,8 @@
 #include "core/strings.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
-#include "models/causal_lm.h"
 #include "models/llama/names.h"
+#include "models/sequence_classifier.h"
 
 namespace peft {
 namespace {
@@ -16,8 +17,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // Files of an HF model directory that travel with the weights unchanged.
-const std::vector<std::string> kTokenizerFiles = {"tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-                                                  "special_tokens_map.json", "generation_config.json"};
+const std::vector<std::string> kTokenizerFiles = {"tokenizer.model",
+                                                  "tokenizer.json",
+                                                  "tokenizer_config.json",
+                                                  "special_tokens_map.json",
+                                                  "generation_config.json",
+                                                  "vocab.json",
+                                                  "merges.txt",
+                                                  "encoder.json",
+                                                  "vocab.bpe",
+                                                  "vocab.txt"};
 
 bool has_bias(const std::map<std::string, torch::Tensor>& parameters, const std::string& layer,
               const std::vector<std::string>& projections) {
@@ -29,7 +38,7 @@ bool has_bias(const std::map<std::string, torch::Tensor>& parameters, const std:
 
 }  // namespace
 
-void save_model_directory(CausalLM& model, const std::string& base_directory, const std::string& out_directory,
+void save_model_directory(Transformer& model, const std::string& base_directory, const std::string& out_directory,
                           torch::Dtype dtype) {
   check(fs::absolute(base_directory) != fs::absolute(out_directory),
         "the output directory must differ from the base model directory " + base_directory);
@@ -48,7 +57,10 @@ void save_model_directory(CausalLM& model, const std::string& base_directory, co
     mlp_bias |= has_bias(parameters, layer, mlp);
   }
   nlohmann::json json = config.raw;
-  if (config.architecture == "LlamaForCausalLM") {
+  std::vector<std::string> names = model.tensor_names();
+  if (config.architecture == "GPT2LMHeadModel" || config.is_encoder()) {
+    // Every GPT-2 and BERT projection has its bias already: a method cannot have added one the format lacks.
+  } else if (config.architecture == "LlamaForCausalLM") {
     config.attention_bias = config.output_bias = attention_bias || output_bias;
     config.mlp_bias = mlp_bias;
     json["attention_bias"] = config.attention_bias;
@@ -62,10 +74,13 @@ void save_model_directory(CausalLM& model, const std::string& base_directory, co
   }
 
   std::map<std::string, torch::Tensor> tensors;
-  for (const auto& name : llama::tensor_names(config)) {
+  if (config.architecture == "LlamaForCausalLM") names = llama::tensor_names(config);  // with declared biases
+  for (const auto& name : names) {
     auto it = parameters.find(name);
     if (it != parameters.end()) {
-      tensors[name] = it->second.to(torch::kCPU, dtype);
+      // Conv1D weights go back to the checkpoint's [in, out] layout.
+      auto value = model.stored_transposed(name) ? it->second.t().contiguous() : it->second;
+      tensors[name] = value.to(torch::kCPU, dtype);
       continue;
     }
     // A bias of a declared group that no method trained: zero, so the function is unchanged.
@@ -74,6 +89,17 @@ void save_model_directory(CausalLM& model, const std::string& base_directory, co
     tensors[name] = torch::zeros({parameters.at(weight).size(0)}, torch::dtype(dtype));
   }
 
+  if (auto* classifier = dynamic_cast<SequenceClassifier*>(&model)) {
+    json["architectures"] = {config.model_type == "roberta" ? "RobertaForSequenceClassification"
+                                                            : "BertForSequenceClassification"};
+    nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
+    for (int64_t i = 0; i < classifier->num_labels(); ++i) {
+      id2label[std::to_string(i)] = "LABEL_" + std::to_string(i);
+      label2id["LABEL_" + std::to_string(i)] = i;
+    }
+    json["id2label"] = id2label;
+    json["label2id"] = label2id;
+  }
   ensure_directory(out_directory);
   safetensors::save(out_directory + "/model.safetensors", tensors);
   json["torch_dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kHalf ? "float16" : "float32";

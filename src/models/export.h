@@ -8,12 +8,13 @@
 
 namespace peft {
 
-class CausalLM;
+class Transformer;
 
 // Tensors are those of the family's name table, cast to `dtype`. Biases that a method added to a bias-less
 // family are declared in config.json (attention_bias / mlp_bias) and absent ones of the same group written as
-// zeros; a bias the family's config cannot declare is an error. Every file is written atomically.
-void save_model_directory(CausalLM& model, const std::string& base_directory, const std::string& out_directory,
+// zeros; a bias the family's config cannot declare is an error. A sequence classifier is written as
+// <Family>ForSequenceClassification with its labels. Every file is written atomically.
+void save_model_directory(Transformer& model, const std::string& base_directory, const std::string& out_directory,
                           torch::Dtype dtype);
 
 // The dtype the base checkpoint stores its weights in (that of its first floating-point tensor).

@@ -1,11 +1,14 @@
 #include "models/loader.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/device.h"
 #include "core/error.h"
 #include "core/strings.h"
 #include "io/safetensors.h"
+#include "models/bert/bert.h"
+#include "models/gpt2/gpt2.h"
 #include "models/llama/llama.h"
 
 namespace peft {
@@ -25,31 +28,71 @@ std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const torch::Ten
       config.architecture == "Qwen2ForCausalLM") {
     return std::make_shared<LlamaForCausalLM>(config, options);
   }
+  if (config.architecture == "GPT2LMHeadModel") return std::make_shared<Gpt2LMHeadModel>(config, options);
   throw Error("no model family implements architecture '" + config.architecture + "'");
 }
 
-std::shared_ptr<CausalLM> load_model(const std::string& directory, const LoadOptions& options) {
+std::shared_ptr<Transformer> load_transformer(const std::string& directory, const LoadOptions& options) {
   ModelConfig config = load_model_config(directory);
   auto checkpoint = safetensors::Checkpoint::open_directory(directory);
   auto device = resolve_device(options.device);
-  auto model = make_model(config, torch::TensorOptions().dtype(parse_dtype(options.dtype)).device(device));
+  auto tensor_options = torch::TensorOptions().dtype(parse_dtype(options.dtype)).device(device);
+  std::shared_ptr<Transformer> model;
+  if (config.is_encoder()) {
+    int64_t labels = options.num_labels > 0 ? options.num_labels : config.num_labels;
+    check(labels >= 2, config.architecture + " in " + directory +
+                           " is an encoder: it classifies, and config.json does not say how many labels (give the "
+                           "data's labels, or --num-labels)");
+    model = std::make_shared<BertForSequenceClassification>(config, labels, tensor_options);
+  } else {
+    model = make_model(config, tensor_options);
+  }
+  auto* classifier = dynamic_cast<SequenceClassifier*>(model.get());
 
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
-  for (auto& item : model->named_parameters(/*recurse=*/true)) {
+  // Some checkpoints leave the base model's prefix out of every name (GPT-2's original files: "h.0..." for
+  // "transformer.h.0..."); the first parameter decides which naming this file uses.
+  std::string prefix = model->optional_name_prefix();
+  auto parameters = model->named_parameters(/*recurse=*/true);
+  bool prefix_omitted = !prefix.empty() && parameters.size() > 0 && !checkpoint.contains(parameters[0].key()) &&
+                        starts_with(parameters[0].key(), prefix) &&
+                        checkpoint.contains(parameters[0].key().substr(prefix.size()));
+  for (auto& item : parameters) {
     const std::string& name = item.key();
-    check(checkpoint.contains(name), checkpoint.describe() + ": tensor '" + name + "' required by " +
-                                         config.architecture + " is missing (is this the right model directory?)");
-    auto source = checkpoint.tensor(name);
-    check(source.sizes() == item.value().sizes(), checkpoint.describe() + ": tensor '" + name + "' has shape " +
-                                                      shape_string(source.sizes()) + " but config.json implies " +
-                                                      shape_string(item.value().sizes()));
-    item.value().copy_(source);
-    used.insert(name);
+    std::string stored = prefix_omitted && starts_with(name, prefix) ? name.substr(prefix.size()) : name;
+    bool head = classifier && starts_with(name, classifier->head_module() + ".");
+    if (head && options.new_head) {
+      used.insert(stored);  // replaced on purpose: not an unused tensor worth a warning
+      continue;
+    }
+    if (!checkpoint.contains(stored) && model->may_be_absent(name)) {
+      // A task head the base model never had: it keeps the model's initialisation and trains.
+      std::string module = name.substr(0, name.rfind('.'));
+      if (classifier && !starts_with(module, classifier->head_module()) &&
+          std::find(classifier->created_modules.begin(), classifier->created_modules.end(), module) ==
+              classifier->created_modules.end()) {
+        classifier->created_modules.push_back(module);
+      }
+      continue;
+    }
+    check(checkpoint.contains(stored), checkpoint.describe() + ": tensor '" + stored + "' required by " +
+                                           config.architecture + " is missing (is this the right model directory?)");
+    auto source = checkpoint.tensor(stored);
+    bool transposed = model->stored_transposed(name);
+    auto expected = transposed ? item.value().t().sizes() : item.value().sizes();
+    check(source.sizes() == expected,
+          checkpoint.describe() + ": tensor '" + stored + "' has shape " + shape_string(source.sizes()) + " but " +
+              (head ? "the data's " + std::to_string(classifier->num_labels()) + " labels imply "
+                    : "config.json implies ") +
+              shape_string(expected) + (transposed ? " (a Conv1D weight, stored [in, out])" : "") +
+              (head ? " (set model.new_head: true to start a new head)" : ""));
+    item.value().copy_(transposed ? source.t() : source);
+    used.insert(stored);
   }
   std::vector<std::string> unused;
   for (const auto& name : checkpoint.names()) {
-    if (!used.count(name)) unused.push_back(name);
+    if (!used.count(name) && !model->expected_unused(name)) unused.push_back(name);
   }
   if (!unused.empty()) {
     spdlog::warn("{}: {} tensor(s) not used by {} (first: {})", checkpoint.describe(), unused.size(),
@@ -57,6 +100,14 @@ std::shared_ptr<CausalLM> load_model(const std::string& directory, const LoadOpt
   }
   model->freeze();
   return model;
+}
+
+std::shared_ptr<CausalLM> load_model(const std::string& directory, const LoadOptions& options) {
+  auto model = load_transformer(directory, options);
+  auto causal = std::dynamic_pointer_cast<CausalLM>(model);
+  check(causal != nullptr, directory + " holds " + model->config().architecture +
+                               ", an encoder: it classifies (data.task: classification) and does not generate text");
+  return causal;
 }
 
 }  // namespace peft

@@ -100,7 +100,7 @@ class Adapter : public Method {
 
   std::string name() const override { return "adapter"; }
 
-  void attach(CausalLM& model) override {
+  void attach(Transformer& model) override {
     const auto& o = *options_;
     const auto& c = model.config();
     int64_t d = c.hidden_size;
@@ -116,9 +116,8 @@ class Adapter : public Method {
     bool lora_init = o.resolved_init() == "lora";
     torch::NoGradGuard no_grad;
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      std::string layer_path = "model.layers." + std::to_string(i);
-      check(modules.contains(layer_path), "bottleneck adapters: the model has no module '" + layer_path +
-                                              "' (only decoder stacks named model.layers.N are supported)");
+      std::string layer_path = model.block_path(i);
+      check(modules.contains(layer_path), "bottleneck adapters: the model has no module '" + layer_path + "'");
       auto layer = modules[layer_path];
       auto device = layer->parameters().at(0).device();
       auto options = torch::TensorOptions().dtype(torch::kFloat).device(device);
@@ -144,12 +143,12 @@ class Adapter : public Method {
       }
       if (o.train_norms) {
         auto parameters = layer->named_parameters();
-        for (const char* norm : {"input_layernorm.weight", "post_attention_layernorm.weight"}) {
+        for (const auto& norm : model.block_norms()) {
           check(parameters.contains(norm),
                 "peft.train_norms: the model has no parameter '" + layer_path + "." + norm + "'");
           auto weight = parameters[norm];
           weight.set_requires_grad(true);
-          norms_.push_back({layer_path + "." + norm, weight, false});
+          norms_.push_back({layer_path + "." + norm, weight, false});  // no decay: scales and shifts
         }
       }
     }
@@ -200,7 +199,7 @@ class Adapter : public Method {
     };
   }
 
-  void merge(CausalLM&) override {
+  void merge(Transformer&) override {
     throw Error("bottleneck adapters cannot be merged into the base weights (they add a nonlinear module)");
   }
   bool mergeable() const override { return false; }

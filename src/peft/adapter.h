@@ -24,7 +24,7 @@ struct AdapterOptions : MethodOptions {
   std::string activation = "relu";   // relu | gelu | silu | tanh
   double scaling = 4.0;              // parallel only
   std::string init;                  // houlsby | lora; empty = the placement's default
-  bool train_norms = false;          // also train the layers' RMSNorm weights (Houlsby)
+  bool train_norms = false;  // also train the blocks' norms (RMSNorm weights; LayerNorm weights and biases) (Houlsby)
 
   void read(Section& section) override;
   static std::shared_ptr<MethodOptions> from_adapter_config(const nlohmann::json& config);

@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
+#include "models/sequence_classifier.h"
+#include "peft/classifier_head.h"
 #include "peft/composition.h"
 
 namespace peft {
@@ -16,16 +18,26 @@ void save_adapter(const std::string& directory, const Method& method, const std:
   write_file_atomic(directory + "/adapter_config.json", method.adapter_config(base_model_path).dump(2) + "\n");
 }
 
-std::unique_ptr<Method> load_adapter(const std::string& directory, CausalLM& model) {
+std::unique_ptr<Method> load_adapter(const std::string& directory, Transformer& model) {
   namespace fs = std::filesystem;
   check(fs::is_directory(directory), "adapter directory not found: " + directory);
   std::string config_path = directory + "/adapter_config.json";
   check(fs::exists(config_path) || !fs::exists(directory + "/config.json"),
         directory + " holds a model, not an adapter (full fine-tuning output?): pass it as the model instead");
   nlohmann::json config = read_adapter_config(directory);
+  auto* classifier = dynamic_cast<SequenceClassifier*>(&model);
+  bool sequence_classification = config.value("task_type", "") == "SEQ_CLS";
+  check(sequence_classification == (classifier != nullptr),
+        config_path + ": task_type " + config.value("task_type", std::string("(none)")) + " does not fit " +
+            model.config().architecture + (classifier ? ", a sequence classifier (SEQ_CLS)" : ", a causal LM"));
   std::unique_ptr<Method> method;
   try {
-    method = method_from_adapter_config(config);
+    if (classifier) {  // the head is ours to load; the method's own reader refuses modules_to_save
+      auto modules = take_modules_to_save(config);
+      method = with_saved_modules(method_from_adapter_config(config), modules);
+    } else {
+      method = method_from_adapter_config(config);
+    }
   } catch (const Error& e) {
     throw Error(config_path + ": " + e.what());
   }

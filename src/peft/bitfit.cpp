@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "models/causal_lm.h"
+#include "models/layers.h"
 #include "peft/adapter_io.h"
 #include "peft/target_matcher.h"
 
@@ -10,7 +11,7 @@ namespace peft {
 namespace {
 
 struct BiasSite {
-  std::string path;  // module path, e.g. model.layers.0.self_attn.q_proj
+  std::string path;  // module path, e.g. model.layers.0.self_attn.q_proj or transformer.h.0.ln_1
   torch::Tensor bias;
   bool added;  // zero bias added by attach(), not the base model's own
 };
@@ -33,11 +34,13 @@ class BitFit : public Method {
 
   std::string name() const override { return "bitfit"; }
 
-  void attach(CausalLM& model) override {
+  void attach(Transformer& model) override {
     const auto& o = *options_;
     // `all` is every projection but the output head: exactly what all-linear selects.
-    auto match =
-        match_targets(model, o.biases == "all" ? kAllLinear : o.target_modules, {true, "", {}}, "peft.target_modules");
+    auto match = match_targets(
+        model,
+        o.biases == "all" ? kAllLinear : or_family_default(o.target_modules, model, DefaultTargets::bitfit_subset),
+        {true, "", {}}, "peft.target_modules");
     saved_targets_ = match.saved;
     std::vector<std::pair<std::string, Projection>> chosen;
     std::vector<std::string> to_add;
@@ -63,6 +66,14 @@ class BitFit : public Method {
         projection->bias.set_requires_grad(true);
       }
       sites_.push_back({path, projection->bias, added});
+    }
+    if (o.biases != "all") return;
+    // The paper's "all bias terms" include the LayerNorm shifts (GPT-2, BERT); RMSNorm has none.
+    for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+      auto norm = std::dynamic_pointer_cast<LayerNormImpl>(item.value());
+      if (!norm || !norm->bias.defined()) continue;
+      norm->bias.set_requires_grad(true);
+      sites_.push_back({item.key(), norm->bias, false});
     }
   }
 
@@ -102,7 +113,7 @@ class BitFit : public Method {
     };
   }
 
-  void merge(CausalLM& model) override {
+  void merge(Transformer& model) override {
     // The trained biases already are the model's biases: only stop training them.
     for (auto& site : sites_) site.bias.set_requires_grad(false);
   }
@@ -118,8 +129,10 @@ class BitFit : public Method {
 void BitFitOptions::read(Section& section) {
   section.get_choice("biases", biases, {"all", "subset"});
   if (biases == "subset") {
-    section.get("target_modules", target_modules);
-    if (target_modules.is_list ? target_modules.list.empty() : target_modules.string.empty()) {
+    // Left out, the family's default applies (resolved at attach()), so the resolved config leaves it out too.
+    if (section.has("target_modules")) section.get("target_modules", target_modules);
+    if (section.has("target_modules") &&
+        (target_modules.is_list ? target_modules.list.empty() : target_modules.string.empty())) {
       section.fail("target_modules", "must name at least one module (a list or a regex string)");
     }
   } else if (section.has("target_modules")) {

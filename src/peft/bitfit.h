@@ -2,10 +2,11 @@
 // Language-models"): train only bias vectors. HF PEFT has no BitFit, so the adapter format is our own in PEFT's
 // two-file layout: peft_type "BITFIT", tensors keyed base_model.model.<module path>.bias (float32).
 //
-// biases: all    — the bias of every projection except the output head. Llama's norms are RMSNorm without a
-//                  bias, so there is nothing else to train there.
+// biases: all    — the bias of every projection except the output head, and every LayerNorm bias (GPT-2,
+//                  BERT). Llama's norms are RMSNorm without a bias, so there is nothing else to train there.
 // biases: subset — the paper's subset, the query bias and the FFN intermediate bias (BERT's
-//                  attention.self.query and intermediate.dense), which in Llama names is [q_proj, up_proj];
+//                  attention.self.query and intermediate.dense), which in Llama names is [q_proj, up_proj]
+//                  and in GPT-2's [c_attn, c_fc] (its query bias is part of the fused q/k/v bias);
 //                  target_modules chooses other projections with PEFT's matching rules.
 // Projections that already have a bias (Qwen2's q/k/v) are unfrozen and trained in place. Bias-less ones get
 // a zero-initialised bias registered as `bias` (an exact no-op at the start), in the weight's dtype because
@@ -21,8 +22,8 @@
 namespace peft {
 
 struct BitFitOptions : MethodOptions {
-  std::string biases = "all";                                    // all | subset
-  StringOrList target_modules{true, "", {"q_proj", "up_proj"}};  // used by `subset`
+  std::string biases = "all";                 // all | subset
+  StringOrList target_modules{true, "", {}};  // used by `subset`; empty: the family's (Llama [q_proj, up_proj])
   // From a saved adapter: where the training run added biases; attach() checks the model agrees, so that an
   // adapter whose biases were added is not loaded over a model's own biases (or the reverse).
   std::optional<std::vector<std::string>> expected_added_biases;

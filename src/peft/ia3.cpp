@@ -2,6 +2,7 @@
 
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/strings.h"
@@ -77,9 +78,19 @@ nlohmann::json spec_to_json(const StringOrList& spec) {
   return std::vector<std::string>(unique.begin(), unique.end());
 }
 
-// PEFT takes the model family's default for a null value; ours is Llama's.
-StringOrList spec_from_json(const nlohmann::json& value, const std::string& key, const StringOrList& fallback) {
-  return value.is_null() ? fallback : targets_from_json(value, key);
+// The targets and feed-forward modules an (IA)³ run uses on `model`: the family's defaults where the options
+// leave them out, the default feed-forward modules kept only where they are targets, so that the saved config
+// passes PEFT's own subset check when reloaded there.
+std::pair<StringOrList, StringOrList> resolve(const Ia3Options& o, const Transformer& model) {
+  StringOrList targets = or_family_default(o.target_modules, model, DefaultTargets::ia3);
+  if (o.feedforward_modules) return {targets, *o.feedforward_modules};
+  StringOrList feedforward{true, "", {}};
+  for (const auto& name : model.default_targets(DefaultTargets::ia3_feedforward)) {
+    if (!targets.is_list || std::find(targets.list.begin(), targets.list.end(), name) != targets.list.end()) {
+      feedforward.list.push_back(name);
+    }
+  }
+  return {targets, feedforward};
 }
 
 class Ia3 : public Method {
@@ -88,19 +99,24 @@ class Ia3 : public Method {
 
   std::string name() const override { return "ia3"; }
 
-  void attach(CausalLM& model) override {
+  void attach(Transformer& model) override {
     const auto& o = *options_;
-    auto match = match_targets(model, o.target_modules, o.exclude_modules, "peft.target_modules");
+    std::tie(targets_, feedforward_) = resolve(o, model);
+    auto match = match_targets(model, targets_, o.exclude_modules, "peft.target_modules");
     saved_targets_ = match.saved;
-    std::string bad_regex = regex_error(o.feedforward_modules);
+    std::string bad_regex = regex_error(feedforward_);
     check(bad_regex.empty(), "peft.feedforward_modules: " + bad_regex);
+    auto outside = not_in_targets(feedforward_, targets_);
+    check(outside.empty(), "peft.feedforward_modules must be a subset of target_modules " + describe(targets_) + "; [" +
+                               join(outside, ", ") + "] not among them");
     torch::NoGradGuard no_grad;
     for (auto& [path, projection] : model.projections()) {
       if (std::find(match.paths.begin(), match.paths.end(), path) == match.paths.end()) continue;
       // PEFT matches feedforward_modules by plain suffix; a ".suffix" (target_matcher) is the same for whole
       // module names and does not let "proj" match "down_proj".
       check_name_free(*projection, path, "ia3_l");
-      bool feedforward = matches(o.feedforward_modules, path);
+      bool feedforward = matches(feedforward_, path);
+      fan_in_fan_out_ |= model.stored_transposed(path + ".weight");  // recorded as PEFT does for Conv1D
       auto options = torch::TensorOptions().dtype(torch::kFloat).device(projection->weight.device());
       std::vector<int64_t> shape = feedforward ? std::vector<int64_t>{1, projection->in_features}
                                                : std::vector<int64_t>{projection->out_features, 1};
@@ -134,7 +150,7 @@ class Ia3 : public Method {
 
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
-    nlohmann::json target = targets_to_json(o.target_modules, saved_targets_);
+    nlohmann::json target = targets_to_json(targets_, saved_targets_);
     nlohmann::json exclude = nullptr;
     if (o.exclude_modules.is_list && !o.exclude_modules.list.empty()) exclude = spec_to_json(o.exclude_modules);
     if (!o.exclude_modules.is_list) exclude = o.exclude_modules.string;
@@ -142,8 +158,8 @@ class Ia3 : public Method {
         {"auto_mapping", nullptr},
         {"base_model_name_or_path", base_model_path},
         {"exclude_modules", exclude},
-        {"fan_in_fan_out", false},
-        {"feedforward_modules", spec_to_json(o.feedforward_modules)},
+        {"fan_in_fan_out", fan_in_fan_out_},
+        {"feedforward_modules", spec_to_json(feedforward_)},
         {"inference_mode", true},
         {"init_ia3_weights", o.init_ia3_weights},
         {"modules_to_save", nullptr},
@@ -154,7 +170,7 @@ class Ia3 : public Method {
     };
   }
 
-  void merge(CausalLM& model) override {
+  void merge(Transformer& model) override {
     for (auto& site : sites_) {
       site.projection->merge_hooks();
       site.l.set_requires_grad(false);  // folded into the weights: no longer trained
@@ -164,32 +180,30 @@ class Ia3 : public Method {
  private:
   std::shared_ptr<const Ia3Options> options_;
   std::vector<Ia3Site> sites_;
+  StringOrList targets_, feedforward_;  // as resolved for the model
   std::vector<std::string> saved_targets_;
+  bool fan_in_fan_out_ = false;
 };
 
 }  // namespace
 
 void Ia3Options::read(Section& section) {
-  section.get("target_modules", target_modules);
+  // Left out, the family's default applies (resolved at attach()), so the resolved config leaves it out too.
+  if (section.has("target_modules")) section.get("target_modules", target_modules);
   section.get("exclude_modules", exclude_modules);
   section.get("init_ia3_weights", init_ia3_weights);
-  if (target_modules.is_list ? target_modules.list.empty() : target_modules.string.empty()) {
+  if (section.has("target_modules") &&
+      (target_modules.is_list ? target_modules.list.empty() : target_modules.string.empty())) {
     section.fail("target_modules", "must name at least one module (a list, a regex string, or all-linear)");
   }
-  // Left out, feedforward_modules defaults to the Llama feed-forward names among the targets, so that the
-  // saved config passes PEFT's own subset check when reloaded there.
-  if (!section.has("feedforward_modules") && target_modules.is_list) {
-    std::vector<std::string> kept;
-    const auto& targets = target_modules.list;
-    for (const auto& name : feedforward_modules.list) {
-      if (std::find(targets.begin(), targets.end(), name) != targets.end()) kept.push_back(name);
-    }
-    feedforward_modules.list = kept;
-  }
-  section.get("feedforward_modules", feedforward_modules);
-  std::string bad_regex = regex_error(feedforward_modules);
+  if (!section.has("feedforward_modules")) return;  // the family's default, resolved at attach()
+  StringOrList feedforward{true, "", {}};
+  section.get("feedforward_modules", feedforward);
+  feedforward_modules = feedforward;
+  std::string bad_regex = regex_error(feedforward);
   if (!bad_regex.empty()) section.fail("feedforward_modules", bad_regex);
-  auto outside = not_in_targets(feedforward_modules, target_modules);
+  if (target_modules.is_list && target_modules.list.empty()) return;  // checked against the defaults at attach()
+  auto outside = not_in_targets(feedforward, target_modules);
   if (!outside.empty()) {
     section.fail("feedforward_modules", "must be a subset of target_modules " + describe(target_modules) + "; [" +
                                             join(outside, ", ") + "] not among them");
@@ -203,22 +217,25 @@ std::shared_ptr<MethodOptions> Ia3Options::from_adapter_config(const nlohmann::j
     check(!present, std::string("adapter_config.json: '") + key + "' is not supported by this tool yet");
   };
   try {
-    refuse_if("fan_in_fan_out", config.value("fan_in_fan_out", false));
+    // fan_in_fan_out needs nothing: like PEFT, it follows each target's layout (true for Conv1D).
     refuse_if("modules_to_save", config.contains("modules_to_save") && !config["modules_to_save"].is_null());
     options->init_ia3_weights = config.value("init_ia3_weights", true);
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("adapter_config.json: ") + e.what());
   }
   auto field = [&](const char* key) { return config.contains(key) ? config[key] : nlohmann::json(); };
-  options->target_modules = spec_from_json(field("target_modules"), "target_modules", options->target_modules);
-  options->feedforward_modules =
-      spec_from_json(field("feedforward_modules"), "feedforward_modules", options->feedforward_modules);
-  options->exclude_modules = spec_from_json(field("exclude_modules"), "exclude_modules", options->exclude_modules);
-  auto outside = not_in_targets(options->feedforward_modules, options->target_modules);
-  check(outside.empty(), "adapter_config.json: feedforward_modules must be a subset of target_modules; [" +
-                             join(outside, ", ") + "] not among them");
-  std::string bad_regex = regex_error(options->feedforward_modules);
-  check(bad_regex.empty(), "adapter_config.json: feedforward_modules: " + bad_regex);
+  // PEFT takes the model family's default for a null value; an empty list does the same here.
+  options->target_modules = targets_from_json(field("target_modules"), "target_modules");
+  if (!field("feedforward_modules").is_null()) {
+    options->feedforward_modules = targets_from_json(field("feedforward_modules"), "feedforward_modules");
+    auto outside = not_in_targets(*options->feedforward_modules, options->target_modules);
+    check(outside.empty() || options->target_modules.list.empty(),
+          "adapter_config.json: feedforward_modules must be a subset of target_modules; [" + join(outside, ", ") +
+              "] not among them");
+    std::string bad_regex = regex_error(*options->feedforward_modules);
+    check(bad_regex.empty(), "adapter_config.json: feedforward_modules: " + bad_regex);
+  }
+  options->exclude_modules = targets_from_json(field("exclude_modules"), "exclude_modules");
   return options;
 }
 

@@ -6,14 +6,18 @@
 // for output scaling, W ← W·diag(l) for input scaling.
 #pragma once
 
+#include <optional>
+
 #include "config/section.h"
 #include "peft/method.h"
 
 namespace peft {
 
 struct Ia3Options : MethodOptions {
-  StringOrList target_modules{true, "", {"k_proj", "v_proj", "down_proj"}};  // PEFT's Llama defaults
-  StringOrList feedforward_modules{true, "", {"down_proj"}};                 // must be a subset of the targets
+  // Left out, both take the family's PEFT defaults (Llama: [k_proj, v_proj, down_proj] and [down_proj]; GPT-2:
+  // [c_attn, mlp.c_proj] and [mlp.c_proj]); feedforward_modules then keeps only defaults among the targets.
+  StringOrList target_modules{true, "", {}};
+  std::optional<StringOrList> feedforward_modules;  // must be a subset of the targets
   StringOrList exclude_modules{true, "", {}};
   bool init_ia3_weights = true;  // true: ones; false: N(0, 1) as PEFT does (for tests only)
 

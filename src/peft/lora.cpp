@@ -55,9 +55,10 @@ class Lora : public Method {
 
   std::string name() const override { return "lora"; }
 
-  void attach(CausalLM& model) override {
+  void attach(Transformer& model) override {
     const auto& o = *options_;
-    auto match = match_targets(model, o.target_modules, o.exclude_modules, "peft.target_modules");
+    auto match = match_targets(model, or_family_default(o.target_modules, model, DefaultTargets::lora),
+                               o.exclude_modules, "peft.target_modules");
     saved_targets_ = match.saved;
     torch::NoGradGuard no_grad;
     for (auto& [path, projection] : model.projections()) {
@@ -69,6 +70,8 @@ class Lora : public Method {
       }
       if (!targeted) continue;
       check_name_free(*projection, path, "lora_A");
+      // PEFT records fan_in_fan_out for Conv1D targets (GPT-2); the factors' shapes are the same either way.
+      fan_in_fan_out_ |= model.stored_transposed(path + ".weight");
       auto options = torch::TensorOptions().dtype(torch::kFloat).device(projection->weight.device());
       auto a = torch::empty({o.r, projection->in_features}, options);
       auto b = torch::zeros({projection->out_features, o.r}, options);
@@ -125,7 +128,7 @@ class Lora : public Method {
         {"corda_config", nullptr},
         {"eva_config", nullptr},
         {"exclude_modules", exclude},
-        {"fan_in_fan_out", false},
+        {"fan_in_fan_out", fan_in_fan_out_},
         {"inference_mode", true},
         {"init_lora_weights", o.init_lora_weights == "gaussian" ? nlohmann::json("gaussian")
                                                                 : nlohmann::json(o.init_lora_weights == "true")},
@@ -151,7 +154,7 @@ class Lora : public Method {
     };
   }
 
-  void merge(CausalLM& model) override {
+  void merge(Transformer& model) override {
     for (auto& site : sites_) site.projection->merge_hooks();
   }
 
@@ -160,6 +163,7 @@ class Lora : public Method {
   std::vector<LoraSite> sites_;
   std::vector<TrainableParameter> biases_;
   std::vector<std::string> saved_targets_;
+  bool fan_in_fan_out_ = false;
 };
 
 }  // namespace
@@ -168,14 +172,16 @@ void LoraOptions::read(Section& section) {
   section.get("r", r);
   section.get("lora_alpha", lora_alpha);
   section.get("lora_dropout", lora_dropout);
-  section.get("target_modules", target_modules);
+  // Left out, the family's default applies (resolved at attach()), so the resolved config leaves it out too.
+  if (section.has("target_modules")) section.get("target_modules", target_modules);
   section.get("exclude_modules", exclude_modules);
   section.get("use_rslora", use_rslora);
   section.get_choice("bias", bias, {"none", "all", "lora_only"});
   section.get_choice("init_lora_weights", init_lora_weights, {"true", "false", "gaussian"});
   if (r <= 0) section.fail("r", "must be a positive integer, got " + std::to_string(r));
   if (lora_dropout < 0 || lora_dropout >= 1) section.fail("lora_dropout", "must be in [0, 1)");
-  if (target_modules.is_list ? target_modules.list.empty() : target_modules.string.empty()) {
+  if (section.has("target_modules") &&
+      (target_modules.is_list ? target_modules.list.empty() : target_modules.string.empty())) {
     section.fail("target_modules", "must name at least one module (a list, a regex string, or all-linear)");
   }
 }
@@ -204,7 +210,7 @@ std::shared_ptr<MethodOptions> LoraOptions::from_adapter_config(const nlohmann::
     check(!present, std::string("adapter_config.json: '") + key + "' is not supported by this tool yet");
   };
   refuse_if("use_dora", config.value("use_dora", false));
-  refuse_if("fan_in_fan_out", config.value("fan_in_fan_out", false));
+  // fan_in_fan_out needs nothing: like PEFT, it is taken from each target's layout (true for Conv1D).
   refuse_if("layers_to_transform", config.contains("layers_to_transform") && !config["layers_to_transform"].is_null());
   refuse_if("rank_pattern", config.contains("rank_pattern") && !config["rank_pattern"].empty());
   refuse_if("alpha_pattern", config.contains("alpha_pattern") && !config["alpha_pattern"].empty());

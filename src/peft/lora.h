@@ -12,7 +12,7 @@ struct LoraOptions : MethodOptions {
   int64_t r = 8;
   double lora_alpha = 8.0;
   double lora_dropout = 0.0;
-  StringOrList target_modules{true, "", {"q_proj", "v_proj"}};  // PEFT's default for the Llama family
+  StringOrList target_modules{true, "", {}};  // empty: the family's PEFT default ([q_proj, v_proj], [c_attn], ...)
   StringOrList exclude_modules{true, "", {}};
   bool use_rslora = false;
   std::string bias = "none";               // none | all | lora_only

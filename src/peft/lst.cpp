@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "models/causal_lm.h"
 #include "peft/adapter_io.h"
 #include "peft/lst_pruning.h"
@@ -154,13 +155,22 @@ class Ladder : public StackHook {
   std::optional<BackboneCache> cache_;
 };
 
+// The side network reads a decoder's block stack and feeds its output head: LST here is for causal LMs.
+CausalLM& causal_lm(Transformer& model) {
+  auto* lm = dynamic_cast<CausalLM*>(&model);
+  check(lm != nullptr, "lst: Ladder Side-Tuning is implemented for causal language models (Llama, GPT-2), not for " +
+                           model.config().architecture);
+  return *lm;
+}
+
 class Lst : public Method {
  public:
   explicit Lst(std::shared_ptr<const LstOptions> options) : options_(std::move(options)) {}
 
   std::string name() const override { return "lst"; }
 
-  void attach(CausalLM& model) override {
+  void attach(Transformer& transformer) override {
+    CausalLM& model = causal_lm(transformer);
     const auto& o = *options_;
     const auto& c = model.config();
     check(!model.hooks.stack, "the model already has a side network");
@@ -181,8 +191,9 @@ class Lst : public Method {
     model.hooks.stack = ladder_;
   }
 
-  void initialise_from_data(CausalLM& model, const std::vector<Example>& examples, int64_t pad_id) override {
+  void initialise_from_data(Transformer& transformer, const std::vector<Example>& examples, int64_t pad_id) override {
     if (options_->init != "pruned") return;
+    CausalLM& model = causal_lm(transformer);
     int64_t count = std::min<int64_t>(options_->prune_examples, static_cast<int64_t>(examples.size()));
     spdlog::info("lst: pruning the backbone into the side network by Fisher importance over {} example(s)", count);
     auto fisher = fisher_information(model, examples, count, pad_id, std::string(kSideNetwork) + ".");
@@ -239,7 +250,7 @@ class Lst : public Method {
     };
   }
 
-  void merge(CausalLM&) override {
+  void merge(Transformer&) override {
     throw Error("LST cannot be merged into the base weights (its side network runs beside the backbone)");
   }
   bool mergeable() const override { return false; }
@@ -285,7 +296,7 @@ class Lst : public Method {
       auto& tensor = item.value();
       if (tensor.dim() >= 2) {
         tensor.normal_(0.0, initializer_range);
-      } else if (item.key().find("norm") != std::string::npos) {
+      } else if (ends_with(item.key(), ".weight")) {  // a norm's scale
         tensor.fill_(1.0);
       } else {
         tensor.zero_();

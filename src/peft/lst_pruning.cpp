@@ -90,7 +90,7 @@ torch::Tensor prune_into(BlockStack& side, CausalLM& model, const std::map<std::
     return it->second;
   };
   auto block_name = [&](int64_t layer, const std::string& name) {
-    return layout.stack_prefix + "layers." + std::to_string(layer) + "." + name;
+    return layout.stack_prefix + layout.blocks + "." + std::to_string(layer) + "." + name;
   };
 
   // The residual stream: one choice of hidden dims for every block.
@@ -136,6 +136,9 @@ torch::Tensor prune_into(BlockStack& side, CausalLM& model, const std::map<std::
       auto keys_values = torch::zeros({n_kv * d_h});
       add_importance(f, p.axes, Axis::kv_heads, keys_values);
       head_importance += keys_values.view({n_kv, d_h});
+      auto fused = torch::zeros({3 * n_kv * d_h});  // [queries; keys; values] without grouping: n_kv = n_h
+      add_importance(f, p.axes, Axis::fused_qkv_heads, fused);
+      head_importance += fused.view({3, n_kv, d_h}).sum(0);
       add_importance(f, p.axes, Axis::feed_forward, feed_forward_importance);
     }
     torch::Tensor dims;  // (n_kv, d_h') kept dims of each key/value head
@@ -150,12 +153,16 @@ torch::Tensor prune_into(BlockStack& side, CausalLM& model, const std::map<std::
     auto kv_rows = (torch::arange(n_kv) * d_h).unsqueeze(1) + dims;
     auto query_heads = torch::arange(c.num_attention_heads);
     auto query_rows = (query_heads * d_h).unsqueeze(1) + dims.index_select(0, query_heads.div(n_rep, "floor"));
+    int64_t query_width = c.num_attention_heads * d_h;
+    auto fused_rows =
+        torch::cat({query_rows.flatten(), query_rows.flatten() + query_width, query_rows.flatten() + 2 * query_width});
     std::map<Axis, torch::Tensor> kept = {{Axis::hidden, hidden},
                                           {Axis::query_heads, query_rows.flatten()},
                                           {Axis::kv_heads, kv_rows.flatten()},
+                                          {Axis::fused_qkv_heads, fused_rows},
                                           {Axis::feed_forward, top_sorted(feed_forward_importance, kept_ff)}};
     for (const auto& p : layout.block) {
-      copy(block_name(layer, p.name), "layers." + std::to_string(k) + "." + p.name, p.axes, kept);
+      copy(block_name(layer, p.name), layout.blocks + "." + std::to_string(k) + "." + p.name, p.axes, kept);
     }
   }
   for (const auto& p : layout.outside_blocks) {

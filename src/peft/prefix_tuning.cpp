@@ -54,7 +54,7 @@ class PrefixTuning : public Method {
 
   std::string name() const override { return "prefix_tuning"; }
 
-  void attach(CausalLM& model) override {
+  void attach(Transformer& model) override {
     const auto& o = *options_;
     const auto& c = model.config();
     check(!model.hooks.attention_prefix,
@@ -137,7 +137,7 @@ class PrefixTuning : public Method {
     };
   }
 
-  void merge(CausalLM&) override {
+  void merge(Transformer&) override {
     throw Error("prefix tuning cannot be merged into the base weights (the prefix is extra keys and values)");
   }
   bool mergeable() const override { return false; }

@@ -57,7 +57,7 @@ class PromptTuning : public Method {
     }
   }
 
-  void attach(CausalLM& model) override {
+  void attach(Transformer& model) override {
     const auto& o = *options_;
     check(!model.hooks.input_prefix, "the model already has an input prompt (two prompt methods in one composition)");
     // Only the rows an init reads are converted to float32: the whole matrix can be gigabytes.
@@ -180,7 +180,7 @@ class PromptTuning : public Method {
     };
   }
 
-  void merge(CausalLM&) override {
+  void merge(Transformer&) override {
     throw Error("prompt tuning cannot be merged into the base weights (the prompt is extra input)");
   }
   bool mergeable() const override { return false; }

@@ -33,7 +33,12 @@ bool matches(const StringOrList& targets, const std::string& path) {
   return std::regex_match(path, std::regex(targets.string));
 }
 
-TargetMatch match_targets(CausalLM& model, const StringOrList& targets, const StringOrList& exclude,
+StringOrList or_family_default(const StringOrList& targets, const Transformer& model, DefaultTargets which) {
+  if (!targets.is_list || !targets.list.empty()) return targets;
+  return {true, "", model.default_targets(which)};
+}
+
+TargetMatch match_targets(Transformer& model, const StringOrList& targets, const StringOrList& exclude,
                           const std::string& option_name) {
   for (const auto* spec : {&targets, &exclude}) {
     if (spec->is_list || spec->string.empty() || spec->string == "all-linear") continue;

@@ -8,10 +8,9 @@
 #include <vector>
 
 #include "config/section.h"
+#include "models/causal_lm.h"
 
 namespace peft {
-
-class CausalLM;
 
 struct TargetMatch {
   std::vector<std::string> paths;  // matched module paths, in model order
@@ -20,12 +19,16 @@ struct TargetMatch {
 
 // Throws peft::Error "<option> <targets> matched no module; available: q_proj, k_proj, ..." when nothing
 // matches, and for an invalid regular expression. `exclude` uses the same rules.
-TargetMatch match_targets(CausalLM& model, const StringOrList& targets, const StringOrList& exclude,
+TargetMatch match_targets(Transformer& model, const StringOrList& targets, const StringOrList& exclude,
                           const std::string& option_name);
 
 // Whether `path` matches `targets` under the rules above ("all-linear" is not handled here).
 bool matches(const StringOrList& targets, const std::string& path);
 
 std::string describe(const StringOrList& targets);
+
+// `targets`, or the model family's default (PEFT's per-family mapping) when it is the empty list that stands for
+// "not given" in method options.
+StringOrList or_family_default(const StringOrList& targets, const Transformer& model, DefaultTargets which);
 
 }  // namespace peft

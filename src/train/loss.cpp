@@ -3,6 +3,7 @@
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "models/causal_lm.h"
+#include "models/sequence_classifier.h"
 
 namespace peft {
 namespace {
@@ -111,6 +112,11 @@ torch::Tensor causal_lm_loss(CausalLM& model, const Batch& batch) {
     return torch::nn::functional::cross_entropy(head->forward(rows).to(torch::kFloat), scored.targets);
   }
   return fused_linear_cross_entropy(rows, head->weight, scored.targets);
+}
+
+torch::Tensor classification_loss(SequenceClassifier& model, const Batch& batch) {
+  auto logits = model.classify(batch.input_ids, batch.attention_mask, batch.token_type_ids);
+  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch.class_labels);
 }
 
 }  // namespace peft

@@ -9,6 +9,7 @@
 namespace peft {
 
 class CausalLM;
+class SequenceClassifier;
 struct Batch;
 
 // Mean cross-entropy over rows: hidden (N, d), weight (V, d), targets (N) int64 in [0, V).
@@ -29,5 +30,8 @@ ScoredPositions scored_positions(const torch::Tensor& labels);
 
 // The training loss of `model` on `batch`: mean next-token cross-entropy over the scored tokens.
 torch::Tensor causal_lm_loss(CausalLM& model, const Batch& batch);
+
+// The training loss of a sequence classifier: mean cross-entropy of the batch's classes.
+torch::Tensor classification_loss(SequenceClassifier& model, const Batch& batch);
 
 }  // namespace peft

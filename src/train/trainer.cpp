@@ -11,12 +11,15 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "data/batch.h"
+#include "data/encoder_inputs.h"
+#include "data/verbalizer.h"
 #include "eval/evaluator.h"
 #include "io/atomic_file.h"
 #include "io/tokenizer.h"
 #include "models/export.h"
 #include "models/loader.h"
 #include "peft/adapter_io.h"
+#include "peft/classifier_head.h"
 #include "peft/composition.h"
 #include "train/loss.h"
 #include "train/schedule.h"
@@ -71,7 +74,20 @@ void Trainer::setup() {
   device_ = resolve_device(config_.model.device);
   spdlog::info("device {}, {} thread(s), base dtype {}", device_.str(), threads, config_.model.dtype);
 
-  model_ = load_model(config_.model.path, {config_.model.dtype, config_.model.device});
+  // An encoder classifies: its head is sized by the training data's labels, read before the model.
+  bool encoder = load_model_config(config_.model.path).is_encoder();
+  check(!encoder || config_.data.task == "classification",
+        config_.source + ": model.path " + config_.model.path +
+            " is an encoder (BERT/RoBERTa), which classifies: set data.task: classification");
+  if (config_.data.task == "classification") {
+    train_set_ = std::make_unique<ClassificationSet>(load_classification(config_.data.train, config_.data.label_names));
+  }
+  int64_t num_labels = encoder ? static_cast<int64_t>(train_set_->label_names.size()) : 0;
+  torch::manual_seed(static_cast<uint64_t>(config_.train.seed));  // a new classification head is random too
+  model_ = load_transformer(config_.model.path,
+                            {config_.model.dtype, config_.model.device, num_labels, config_.model.new_head});
+  causal_lm_ = dynamic_cast<CausalLM*>(model_.get());
+  classifier_ = dynamic_cast<SequenceClassifier*>(model_.get());
   const auto& model_config = model_->config();
   std::string tokenizer_location = config_.model.tokenizer.empty() ? config_.model.path : config_.model.tokenizer;
   tokenizer_ = load_tokenizer(tokenizer_location, model_config.bos_token_id, model_config.eos_token_id);
@@ -82,6 +98,7 @@ void Trainer::setup() {
   // The seed fixes the adapter's initialisation, dropout masks and the data order.
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
   method_ = make_methods(config_.peft.methods);
+  if (classifier_) method_ = with_classifier_head(std::move(method_), *classifier_);
   method_->prepare(*tokenizer_);
   method_->attach(*model_);
   if (method_->writes_model() && config_.model.dtype != "float32") {
@@ -91,20 +108,25 @@ void Trainer::setup() {
         config_.model.dtype, config_.model.dtype);
   }
 
-  // Virtual tokens (prompt tuning) take positions before the real ones.
-  int64_t virtual_tokens = model_->virtual_tokens();
+  // Virtual tokens (prompt tuning) and prefix keys (prefix tuning) take positions before the real ones.
+  int64_t virtual_tokens = model_->virtual_tokens() + model_->prefix_positions();
   check(virtual_tokens == 0 || config_.data.max_length <= model_->max_sequence_length(),
         config_.source + ": data.max_length " + std::to_string(config_.data.max_length) + " + " +
-            std::to_string(virtual_tokens) + " virtual tokens exceeds the model's max_position_embeddings " +
+            std::to_string(virtual_tokens) +
+            " virtual or prefix positions exceed the model's max_position_embeddings " +
             std::to_string(model_config.max_position_embeddings) + "; set data.max_length to at most " +
             std::to_string(model_->max_sequence_length()));
   int64_t max_length = std::min(config_.data.max_length, model_->max_sequence_length());
-  train_examples_ = load_examples(config_.data.train, *tokenizer_, max_length);
-  if (!config_.data.eval.empty()) {
-    eval_examples_ = load_examples(config_.data.eval, *tokenizer_, max_length);
-    if (config_.data.max_eval_examples > 0 &&
-        static_cast<int64_t>(eval_examples_.size()) > config_.data.max_eval_examples) {
-      eval_examples_.resize(static_cast<size_t>(config_.data.max_eval_examples));
+  if (config_.data.task == "classification") {
+    load_classification_data(max_length);
+  } else {
+    train_examples_ = load_examples(config_.data.train, *tokenizer_, max_length);
+    if (!config_.data.eval.empty()) {
+      eval_examples_ = load_examples(config_.data.eval, *tokenizer_, max_length);
+      if (config_.data.max_eval_examples > 0 &&
+          static_cast<int64_t>(eval_examples_.size()) > config_.data.max_eval_examples) {
+        eval_examples_.resize(static_cast<size_t>(config_.data.max_eval_examples));
+      }
     }
   }
 
@@ -112,6 +134,59 @@ void Trainer::setup() {
     counts_.total += parameter.numel();
     if (parameter.requires_grad()) counts_.trainable += parameter.numel();
   }
+}
+
+// Labelled texts become prompts and label words (data/verbalizer.h); the held-out set, in the training set's
+// label order, is also kept as candidates for rank classification.
+void Trainer::load_classification_data(int64_t max_length) {
+  const auto& d = config_.data;
+  const auto& train_set = *train_set_;
+  if (classifier_) {
+    check(d.template_text.empty() && d.verbalizers.empty(),
+          config_.source + ": data.template and data.verbalizers are for causal LMs (rank classification); " +
+              model_->config().architecture + " classifies with its head");
+    std::string location = config_.model.tokenizer.empty() ? config_.model.path : config_.model.tokenizer;
+    auto special = encoder_special_tokens(*tokenizer_, model_->config(), location);
+    train_examples_ = encoder_examples(train_set, *tokenizer_, special, max_length);
+    if (d.eval.empty()) return;
+    eval_set_ = std::make_unique<ClassificationSet>(load_classification(d.eval, train_set.label_names));
+    if (d.max_eval_examples > 0 && static_cast<int64_t>(eval_set_->examples.size()) > d.max_eval_examples) {
+      eval_set_->examples.resize(static_cast<size_t>(d.max_eval_examples));
+    }
+    eval_examples_ = encoder_examples(*eval_set_, *tokenizer_, special, max_length);
+    return;
+  }
+  Verbalizer verbalizer = Verbalizer::defaults(train_set);
+  if (!d.template_text.empty()) verbalizer.template_text = d.template_text;
+  if (!d.verbalizers.empty()) verbalizer.label_words = d.verbalizers;
+  check_verbalizer(verbalizer, train_set, config_.source + ": data.verbalizers / data.template");
+  train_examples_ = verbalized_examples(train_set, verbalizer, *tokenizer_, max_length);
+  if (d.eval.empty()) return;
+  eval_set_ = std::make_unique<ClassificationSet>(load_classification(d.eval, train_set.label_names));
+  if (d.max_eval_examples > 0 && static_cast<int64_t>(eval_set_->examples.size()) > d.max_eval_examples) {
+    eval_set_->examples.resize(static_cast<size_t>(d.max_eval_examples));
+  }
+  check(eval_set_->pairs == train_set.pairs,
+        d.eval + ": holds " + (eval_set_->pairs ? "text pairs" : "single texts") + " but " + d.train + " does not");
+  eval_examples_ = verbalized_examples(*eval_set_, verbalizer, *tokenizer_, max_length);
+  eval_candidates_ = verbalized_candidates(*eval_set_, verbalizer, *tokenizer_, max_length);
+}
+
+std::optional<ClassificationReport> Trainer::classify_held_out(int64_t step) {
+  if (!eval_set_) return std::nullopt;
+  int64_t batch_size = config_.train.eval_batch_size > 0 ? config_.train.eval_batch_size : config_.train.batch_size;
+  auto report =
+      classifier_
+          ? classify_with_head(*classifier_, *eval_set_, eval_examples_, batch_size, tokenizer_->pad_id(), device_)
+          : rank_classify(*causal_lm_, *eval_set_, eval_candidates_, batch_size, tokenizer_->pad_id(), device_);
+  const auto& m = report.metrics;
+  log_json({{"step", step},
+            {"eval_accuracy", m.accuracy},
+            {"eval_f1", m.f1},
+            {"eval_macro_f1", m.macro_f1},
+            {"eval_matthews", m.matthews},
+            {"majority_accuracy", report.majority_accuracy}});
+  return report;
 }
 
 bool Trainer::writes_model() const { return method_->writes_model(); }
@@ -136,7 +211,13 @@ void Trainer::log_json(const nlohmann::json& record) {
 double Trainer::evaluate_held_out(int64_t step) {
   if (eval_examples_.empty()) return -1.0;
   int64_t batch_size = config_.train.eval_batch_size > 0 ? config_.train.eval_batch_size : config_.train.batch_size;
-  auto result = evaluate(*model_, eval_examples_, batch_size, tokenizer_->pad_id(), device_);
+  if (classifier_) {  // the held-out loss of a classifier: mean cross-entropy of the true classes
+    double loss = 0.0;
+    classify_with_head(*classifier_, *eval_set_, eval_examples_, batch_size, tokenizer_->pad_id(), device_, &loss);
+    log_json({{"step", step}, {"eval_loss", loss}});
+    return loss;
+  }
+  auto result = evaluate(*causal_lm_, eval_examples_, batch_size, tokenizer_->pad_id(), device_);
   log_json({{"step", step},
             {"eval_loss", result.loss},
             {"eval_perplexity", result.perplexity},
@@ -183,6 +264,11 @@ TrainSummary Trainer::train() {
   summary.base_eval_loss = evaluate_held_out(0);
   if (summary.base_eval_loss >= 0)
     std::fprintf(stderr, "held-out loss before training: %.4f\n", summary.base_eval_loss);
+  summary.base_classification = classify_held_out(0);
+  if (summary.base_classification) {
+    std::fprintf(stderr, "held-out classification before training: %s\n",
+                 format_report(*summary.base_classification).c_str());
+  }
   std::fprintf(stderr, "training %ld step(s): %zu examples, batch %ld x %ld accumulation, %ld batch(es) per epoch\n",
                long(total_steps), train_examples_.size(), long(t.batch_size), long(t.gradient_accumulation_steps),
                long(batches));
@@ -197,8 +283,9 @@ TrainSummary Trainer::train() {
       std::vector<const Example*> members;
       for (size_t i : sampler.batch(epoch, static_cast<size_t>(index))) members.push_back(&train_examples_[i]);
       Batch batch = collate(members, tokenizer_->pad_id()).to(device_);
-      if (batch.scored_tokens > 0) {  // a batch whose labels are all -100 has nothing to learn from
-        auto loss = causal_lm_loss(*model_, batch);
+      // A language-modelling batch whose labels are all -100 has nothing to learn from.
+      if (classifier_ || batch.scored_tokens > 0) {
+        auto loss = classifier_ ? classification_loss(*classifier_, batch) : causal_lm_loss(*causal_lm_, batch);
         (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
         step_loss += loss.item<double>();
         tokens += batch.tokens;
@@ -244,6 +331,7 @@ TrainSummary Trainer::train() {
   }
   summary.steps = step;
   summary.final_eval_loss = evaluate_held_out(step);
+  summary.final_classification = classify_held_out(step);
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   log_json({{"event", "done"},
             {"steps", step},

@@ -5,15 +5,20 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/run_config.h"
+#include "data/classification.h"
 #include "data/dataset.h"
+#include "eval/classify.h"
 
 namespace peft {
 
 class CausalLM;
+class SequenceClassifier;
+class Transformer;
 class Tokenizer;
 class Method;
 
@@ -28,6 +33,8 @@ struct TrainSummary {
   double final_train_loss = 0.0;
   double base_eval_loss = -1.0;  // negative when there is no eval set
   double final_eval_loss = -1.0;
+  // Classification tasks with an eval set: rank classification of the held-out set before and after training.
+  std::optional<ClassificationReport> base_classification, final_classification;
 };
 
 class Trainer {
@@ -43,21 +50,27 @@ class Trainer {
   // Writes the adapter, the resolved config; the log is written while training.
   void save() const;
 
-  CausalLM& model() { return *model_; }
+  Transformer& model() { return *model_; }
   const ParameterCounts& counts() const { return counts_; }
   // Full fine-tuning: save() writes a whole model directory instead of an adapter.
   bool writes_model() const;
 
  private:
   double evaluate_held_out(int64_t step);
+  void load_classification_data(int64_t max_length);
+  std::optional<ClassificationReport> classify_held_out(int64_t step);
   void log_json(const nlohmann::json& record);
 
   RunConfig config_;
   torch::Device device_{torch::kCPU};
-  std::shared_ptr<CausalLM> model_;
+  std::shared_ptr<Transformer> model_;
+  CausalLM* causal_lm_ = nullptr;             // model_ as a decoder, or null
+  SequenceClassifier* classifier_ = nullptr;  // model_ as an encoder classifier, or null
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Method> method_;
   std::vector<Example> train_examples_, eval_examples_;
+  std::unique_ptr<ClassificationSet> train_set_, eval_set_;  // classification tasks
+  std::vector<Example> eval_candidates_;                     // rank-classification candidates of eval_set_ (causal LMs)
   ParameterCounts counts_;
   std::ofstream log_;
 };

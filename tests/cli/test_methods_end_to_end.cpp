@@ -91,8 +91,9 @@ TEST(SequenceMethodErrors, OneLineEach) {
                               ", max_length: 64}\n" + "peft: {method: prompt_tuning, num_virtual_tokens: 20}\n" +
                               "train: {max_steps: 1}\noutput: {dir: " + work + "/out}\n");
   std::string train = tool("peft-train") + " --config " + config + " ";
-  expect_one_line_error(test::run_command(train + "data.max_length=500"),
-                        "data.max_length 500 + 20 virtual tokens exceeds the model's max_position_embeddings 512");
+  expect_one_line_error(
+      test::run_command(train + "data.max_length=500"),
+      "data.max_length 500 + 20 virtual or prefix positions exceed the model's max_position_embeddings 512");
   expect_one_line_error(
       test::run_command(train + "peft.init=text peft.num_virtual_tokens=2 'peft.init_text=Once upon a time'"),
       "longer than num_virtual_tokens 2");

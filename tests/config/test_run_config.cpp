@@ -328,8 +328,8 @@ TEST(RunConfig, ResolvedYamlRoundTrips) {
   for (const auto& pair : tree) sections.push_back(pair.first.Scalar());
   EXPECT_EQ(sections, (std::vector<std::string>{"model", "data", "peft", "train", "output"}));
   EXPECT_EQ(tree["train"].size(), 18u) << first.resolved_yaml;
-  EXPECT_EQ(tree["model"].size(), 4u);
-  EXPECT_EQ(tree["data"].size(), 5u);
+  EXPECT_EQ(tree["model"].size(), 5u);
+  EXPECT_EQ(tree["data"].size(), 6u);
   EXPECT_EQ(tree["output"].size(), 2u);
   EXPECT_EQ(tree["train"]["seed"].Scalar(), "42");  // a default, recorded
   EXPECT_TRUE(tree["peft"]["use_rslora"].IsScalar());
@@ -389,7 +389,7 @@ TEST(RunConfig, PeftListIsAComposition) {
   EXPECT_EQ(tree["peft"][0]["r"].as<int>(), 4);
   EXPECT_EQ(tree["peft"][0]["lora_alpha"].as<double>(), 8.0);
   EXPECT_EQ(tree["peft"][1]["biases"].as<std::string>(), "subset");
-  EXPECT_EQ(tree["peft"][1]["target_modules"].size(), 2u);
+  EXPECT_FALSE(tree["peft"][1]["target_modules"]);  // the model family's default, resolved at attach()
   RunConfig again = RunConfig::load(write_config(config.resolved_yaml));
   EXPECT_EQ(again.resolved_yaml, config.resolved_yaml);
 

@@ -43,7 +43,8 @@ TEST_P(MergeAndSave, SavedMergedModelMatchesAdaptedModel) {
   method->attach(*model);
   {
     torch::NoGradGuard no_grad;
-    for (auto& parameter : method->trainable_parameters()) parameter.tensor.add_(torch::randn_like(parameter.tensor) * 0.1);
+    for (auto& parameter : method->trainable_parameters())
+      parameter.tensor.add_(torch::randn_like(parameter.tensor) * 0.1);
   }
   auto adapted = logits(*model);
   method->merge(*model);

@@ -6,34 +6,17 @@
 
 #include "io/safetensors.h"
 #include "models/loader.h"
+#include "models/parity_testing.h"
 #include "peft/adapter_io.h"
 #include "test_util.h"
 
 namespace peft {
 namespace {
 
-struct Expected {
-  torch::Tensor input_ids, attention_mask, logits;
-};
-
-Expected read_expected(const std::string& path) {
-  auto file = safetensors::File::open(path);
-  return {file->tensor("input_ids").clone(), file->tensor("attention_mask").clone(), file->tensor("logits").clone()};
-}
-
-// Largest difference at real (unpadded) positions, relative to the logits' scale.
-double relative_error(const torch::Tensor& actual, const Expected& expected) {
-  auto mask = expected.attention_mask.to(torch::kBool).unsqueeze(-1).expand_as(expected.logits);
-  auto difference = (actual.to(torch::kFloat) - expected.logits).abs().masked_select(mask).max().item<double>();
-  double scale = std::max(1.0, expected.logits.abs().max().item<double>());
-  return difference / scale;
-}
-
-torch::Tensor logits_of(CausalLM& model, const Expected& expected) {
-  torch::NoGradGuard no_grad;
-  model.eval();
-  return model.logits(expected.input_ids, expected.attention_mask);
-}
+using test::Expected;
+using test::logits_of;
+using test::read_expected;
+using test::relative_error;
 
 class LlamaParity : public ::testing::TestWithParam<std::string> {};
 

@@ -38,7 +38,7 @@ MethodChoice bitfit() { return {"bitfit", std::make_shared<BitFitOptions>()}; }
 MethodChoice ia3(std::vector<std::string> targets, std::vector<std::string> feedforward) {
   auto options = std::make_shared<Ia3Options>();
   options->target_modules = {true, "", std::move(targets)};
-  options->feedforward_modules = {true, "", std::move(feedforward)};
+  options->feedforward_modules = StringOrList{true, "", std::move(feedforward)};
   return {"ia3", options};
 }
 

@@ -27,7 +27,7 @@ std::shared_ptr<Ia3Options> ia3_options(std::vector<std::string> targets = {"k_p
                                         std::vector<std::string> feedforward = {"down_proj"}) {
   auto options = std::make_shared<Ia3Options>();
   options->target_modules = {true, "", std::move(targets)};
-  options->feedforward_modules = {true, "", std::move(feedforward)};
+  options->feedforward_modules = StringOrList{true, "", std::move(feedforward)};
   return options;
 }
 
@@ -207,15 +207,22 @@ TEST(Ia3, FeedforwardModulesMustBeTargets) {
 }
 
 TEST(Ia3, FeedforwardDefaultFollowsTargets) {
-  Ia3Options defaults;
-  auto plain = Section::from_yaml_string("init_ia3_weights: true\n", "cfg.yaml", "peft");
-  defaults.read(plain);
-  EXPECT_EQ(defaults.feedforward_modules.list, (std::vector<std::string>{"down_proj"}));
+  auto saved_config = [](const std::string& yaml) {
+    auto options = std::make_shared<Ia3Options>();
+    auto section = Section::from_yaml_string(yaml, "cfg.yaml", "peft");
+    options->read(section);
+    EXPECT_FALSE(options->feedforward_modules.has_value());  // resolved for the model at attach()
+    auto model = fixture_model();
+    auto ia3 = make_ia3(options);
+    ia3->attach(*model);
+    return ia3->adapter_config("base");
+  };
+  auto defaults = saved_config("init_ia3_weights: true\n");
+  EXPECT_EQ(defaults["target_modules"], nlohmann::json({"down_proj", "k_proj", "v_proj"}));
+  EXPECT_EQ(defaults["feedforward_modules"], nlohmann::json({"down_proj"}));
   // Without down_proj among the targets, the default has no feed-forward module (and stays a valid PEFT config).
-  Ia3Options attention_only;
-  auto attention = Section::from_yaml_string("target_modules: [k_proj, v_proj]\n", "cfg.yaml", "peft");
-  attention_only.read(attention);
-  EXPECT_TRUE(attention_only.feedforward_modules.list.empty());
+  auto attention_only = saved_config("target_modules: [k_proj, v_proj]\n");
+  EXPECT_EQ(attention_only["feedforward_modules"], nlohmann::json::array());
 }
 
 TEST(Ia3, TargetsMatchingNothingIsAnError) {
@@ -232,9 +239,9 @@ TEST(Ia3, UnsupportedAdapterConfigIsRefused) {
   std::string dir = test::temp_dir("ia3-refused");
   save_adapter(dir, *ia3, "llama_gqa_tied");
   auto config = nlohmann::json::parse(test::read_text(dir + "/adapter_config.json"));
-  for (const char* key : {"fan_in_fan_out", "modules_to_save"}) {
+  for (const char* key : {"modules_to_save"}) {
     auto edited = config;
-    edited[key] = std::string(key) == "fan_in_fan_out" ? nlohmann::json(true) : nlohmann::json({"lm_head"});
+    edited[key] = nlohmann::json({"lm_head"});
     test::write_text(dir + "/adapter_config.json", edited.dump(2));
     auto other = fixture_model();
     std::string message = error_of([&] { load_adapter(dir, *other); });

@@ -43,7 +43,7 @@ class ByteLevelBpeTokenizer : public Tokenizer {
   std::string decode(const std::vector<int64_t>& ids) const override;
   int64_t vocab_size() const override { return vocab_size_; }
   // The id of a token (added or not), or -1.
-  int64_t token_id(const std::string& token) const;
+  int64_t token_id(const std::string& token) const override;
 
  private:
   void encode_word(std::string_view word, std::vector<int64_t>& out) const;

@@ -39,7 +39,7 @@ class WordPieceTokenizer : public Tokenizer {
   // Tokens joined by spaces, continuations glued to the previous token; special tokens left out.
   std::string decode(const std::vector<int64_t>& ids) const override;
   int64_t vocab_size() const override { return vocab_size_; }
-  int64_t token_id(const std::string& token) const;
+  int64_t token_id(const std::string& token) const override;
 
  private:
   std::vector<char32_t> normalise(std::string_view text) const;

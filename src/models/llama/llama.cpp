@@ -1,7 +1,6 @@
 #include "models/llama/llama.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "core/error.h"
 #include "models/llama/names.h"
@@ -28,34 +27,20 @@ torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {
       .reshape({sizes[0], sizes[1] * n_rep, sizes[2], sizes[3]});
 }
 
-// Additive float32 mask (B or 1, 1, T, P + T): 0 where query t may see the key, the lowest float elsewhere
-// (finite, so fully masked padding rows give uniform weights instead of NaN). Prefix keys are always visible.
-torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t prefix_length) {
-  int64_t length = attention_mask.size(1);
-  auto device = attention_mask.device();
-  auto causal = torch::ones({length, length}, torch::dtype(torch::kBool).device(device)).tril();
-  torch::Tensor visible = causal.view({1, 1, length, length});
-  bool padded = !attention_mask.all().item<bool>();
-  if (padded) visible = visible & attention_mask.to(torch::kBool).view({-1, 1, 1, length});
-  if (prefix_length > 0) {
-    auto prefix = torch::ones({visible.size(0), 1, length, prefix_length}, visible.options());
-    visible = torch::cat({prefix, visible}, -1);
-  }
-  auto zero = torch::zeros({}, torch::dtype(torch::kFloat).device(device));
-  auto lowest = torch::full({}, std::numeric_limits<float>::lowest(), torch::dtype(torch::kFloat).device(device));
-  return torch::where(visible, zero, lowest);
-}
-
-// The length check and the tables all blocks of a pass share.
+// The length check and the tables all blocks of a pass share. Keys and values of an attention prefix count as
+// past tokens, so real positions start after them, as in HF with past_key_values (the prefix itself is never
+// rotated).
 LlamaPass make_pass(const ModelConfig& config, RotaryTables& rotary, const torch::Tensor& x,
                     const torch::Tensor& attention_mask, int64_t virtual_tokens, int64_t prefix_length) {
   int64_t length = x.size(1);
-  check(length <= config.max_position_embeddings,
+  check(prefix_length + length <= config.max_position_embeddings,
         "a sequence of " + std::to_string(length - virtual_tokens) + " tokens" +
             (virtual_tokens ? " + " + std::to_string(virtual_tokens) + " virtual tokens" : std::string()) +
+            (prefix_length ? " after a " + std::to_string(prefix_length) + "-token prefix" : std::string()) +
             " exceeds the model's max_position_embeddings " + std::to_string(config.max_position_embeddings));
-  auto [cos, sin] = rotary.get(length, x.device(), x.scalar_type());
-  return {cos, sin, attention_mask_bias(attention_mask, prefix_length)};
+  auto [cos, sin] = rotary.get(prefix_length + length, x.device(), x.scalar_type());
+  return {cos.narrow(0, prefix_length, length), sin.narrow(0, prefix_length, length),
+          attention_mask_bias(attention_mask, prefix_length)};
 }
 
 }  // namespace
@@ -75,10 +60,6 @@ std::pair<torch::Tensor, torch::Tensor> RotaryTables::get(int64_t length, const 
     sin_ = angles.sin().to(dtype).to(device);
   }
   return {cos_.narrow(0, 0, length), sin_.narrow(0, 0, length)};
-}
-
-TokenEmbeddingImpl::TokenEmbeddingImpl(int64_t vocab_size, int64_t dim, const torch::TensorOptions& options) {
-  weight = register_parameter("weight", torch::empty({vocab_size, dim}, options), /*requires_grad=*/false);
 }
 
 RmsNormImpl::RmsNormImpl(int64_t size, double eps_, const torch::TensorOptions& options) : eps(eps_) {
@@ -118,10 +99,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   k = repeat_kv(k, n_rep);
   v = repeat_kv(v, n_rep);
 
-  auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(1.0 / std::sqrt(static_cast<double>(head_dim)));
-  // Softmax in float32 as HF's eager attention does; a no-op cast for float32 models.
-  auto weights = torch::softmax(scores.to(torch::kFloat).add_(mask), -1).to(q.scalar_type());
-  auto context = torch::matmul(weights, v);  // (B, n_h, T, d_h)
+  auto context = scaled_attention(q, k, v, mask, 1.0 / std::sqrt(static_cast<double>(head_dim)));  // (B, n_h, T, d_h)
   return o_proj(context.transpose(1, 2).reshape({batch, length, num_heads * head_dim}));
 }
 
@@ -248,5 +226,11 @@ std::shared_ptr<BlockStack> LlamaForCausalLM::make_block_stack(const ModelConfig
 }
 
 StackLayout LlamaForCausalLM::stack_layout() const { return llama::stack_layout(config_); }
+
+std::vector<std::string> LlamaForCausalLM::tensor_names() const { return llama::tensor_names(config_); }
+
+std::vector<std::string> LlamaForCausalLM::default_targets(DefaultTargets which) const {
+  return llama::default_targets(which);
+}
 
 }  // namespace peft

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "models/causal_lm.h"
+#include "models/layers.h"
 
 namespace peft {
 
@@ -18,15 +19,6 @@ class RmsNormImpl : public torch::nn::Module {
   double eps;
 };
 TORCH_MODULE(RmsNorm);
-
-// A lookup table registered as `<name>.weight`, like nn.Embedding but left uninitialised for the loader.
-class TokenEmbeddingImpl : public torch::nn::Module {
- public:
-  TokenEmbeddingImpl(int64_t vocab_size, int64_t dim, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
-  torch::Tensor weight;  // (V, d)
-};
-TORCH_MODULE(TokenEmbedding);
 
 // cos/sin tables (T, d_h) of rotary embeddings for positions 0..T-1, cached for the longest length seen.
 class RotaryTables {
@@ -113,6 +105,12 @@ class LlamaForCausalLM : public CausalLM {
   std::shared_ptr<BlockStack> make_block_stack(const ModelConfig& config,
                                                const torch::TensorOptions& options) const override;
   StackLayout stack_layout() const override;
+  std::vector<std::string> tensor_names() const override;
+  std::vector<std::string> default_targets(DefaultTargets which) const override;
+  std::string block_path(int64_t index) const override { return "model.layers." + std::to_string(index); }
+  std::vector<std::string> block_norms() const override {
+    return {"input_layernorm.weight", "post_attention_layernorm.weight"};
+  }
 
   LlamaBackbone model{nullptr};
   Projection lm_head{nullptr};  // registered only when untied; shares the embedding matrix when tied

@@ -36,6 +36,22 @@ inline std::vector<std::string> tensor_names(const ModelConfig& config) {
   return names;
 }
 
+// PEFT's defaults for model_type llama / mistral / qwen2. BitFit's subset is the paper's query and
+// intermediate biases (BERT's attention.self.query and intermediate.dense).
+inline std::vector<std::string> default_targets(DefaultTargets which) {
+  switch (which) {
+    case DefaultTargets::lora:
+      return {"q_proj", "v_proj"};
+    case DefaultTargets::ia3:
+      return {"k_proj", "v_proj", "down_proj"};
+    case DefaultTargets::ia3_feedforward:
+      return {"down_proj"};
+    case DefaultTargets::bitfit_subset:
+      return {"q_proj", "up_proj"};
+  }
+  return {};
+}
+
 // What each dimension of the stack's parameters indexes (Ladder Side-Tuning's structural pruning). Weights are
 // (out, in); q_proj's rows are (head, head dim) pairs of the query heads, k/v_proj's of the key/value heads.
 inline StackLayout stack_layout(const ModelConfig& config) {

@@ -1,0 +1,43 @@
+#include "models/layers.h"
+
+#include <limits>
+
+namespace peft {
+
+TokenEmbeddingImpl::TokenEmbeddingImpl(int64_t vocab_size, int64_t dim, const torch::TensorOptions& options) {
+  weight = register_parameter("weight", torch::empty({vocab_size, dim}, options), /*requires_grad=*/false);
+}
+
+LayerNormImpl::LayerNormImpl(int64_t size, double eps_, const torch::TensorOptions& options) : eps(eps_) {
+  weight = register_parameter("weight", torch::empty({size}, options), /*requires_grad=*/false);
+  bias = register_parameter("bias", torch::empty({size}, options), /*requires_grad=*/false);
+}
+
+torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
+  return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+}
+
+torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t prefix_length, bool causal) {
+  int64_t length = attention_mask.size(1);
+  auto device = attention_mask.device();
+  torch::Tensor visible = torch::ones({1, 1, length, length}, torch::dtype(torch::kBool).device(device));
+  if (causal) visible = visible.tril();
+  bool padded = !attention_mask.all().item<bool>();
+  if (padded) visible = visible & attention_mask.to(torch::kBool).view({-1, 1, 1, length});
+  if (prefix_length > 0) {
+    auto prefix = torch::ones({visible.size(0), 1, length, prefix_length}, visible.options());
+    visible = torch::cat({prefix, visible.expand({visible.size(0), 1, length, length})}, -1);
+  }
+  auto zero = torch::zeros({}, torch::dtype(torch::kFloat).device(device));
+  auto lowest = torch::full({}, std::numeric_limits<float>::lowest(), torch::dtype(torch::kFloat).device(device));
+  return torch::where(visible, zero, lowest);
+}
+
+torch::Tensor scaled_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& mask, double scale) {
+  auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(scale);
+  auto weights = torch::softmax(scores.to(torch::kFloat).add_(mask), -1).to(q.scalar_type());
+  return torch::matmul(weights, v);
+}
+
+}  // namespace peft

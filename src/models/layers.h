@@ -1,0 +1,38 @@
+// Building blocks more than one model family uses: an embedding table, LayerNorm and the additive attention
+// mask. Parameters are allocated uninitialised and frozen; load_model() fills them from the checkpoint.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace peft {
+
+// A lookup table registered as `<name>.weight`, like nn.Embedding but left uninitialised for the loader.
+class TokenEmbeddingImpl : public torch::nn::Module {
+ public:
+  TokenEmbeddingImpl(int64_t vocab_size, int64_t dim, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
+  torch::Tensor weight;  // (V, d)
+};
+TORCH_MODULE(TokenEmbedding);
+
+// LayerNorm with a weight and a bias (GPT-2, BERT).
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  LayerNormImpl(int64_t size, double eps, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;  // (d)
+  double eps;
+};
+TORCH_MODULE(LayerNorm);
+
+// Additive float32 mask (B or 1, 1, T, P + T) from attention_mask (B, T) (1 = token, 0 = padding): 0 where
+// query t may see the key, the lowest float elsewhere (finite, so fully masked padding rows give uniform
+// weights instead of NaN). `causal` hides later keys; the P prefix keys are always visible.
+torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t prefix_length, bool causal = true);
+
+// softmax(q·kᵀ·scale + mask)·v for q (B, n_h, T, d_h), k and v (B, n_h, S, d_h), the softmax in float32 as
+// HF's eager attention computes it (a no-op cast for float32 models).
+torch::Tensor scaled_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& mask, double scale);
+
+}  // namespace peft
