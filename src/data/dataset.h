@@ -22,7 +22,7 @@ struct Example {
   std::vector<int64_t> labels;  // same length as input_ids
   // Sequence classification with an encoder: the class, and the segment of each token (empty = all 0).
   int64_t class_label = -1;
-  std::vector<int64_t> token_type_ids;
+  std::vector<int64_t> token_type_ids = {};
 };
 
 // Examples longer than max_length are truncated to their first max_length tokens. Throws peft::Error naming

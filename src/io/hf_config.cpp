@@ -16,18 +16,14 @@ const std::vector<std::string> kLlamaArchitectures = {"LlamaForCausalLM", "Mistr
 const std::vector<std::string> kEncoderArchitectures = {
     "BertForSequenceClassification",    "BertModel",    "BertForMaskedLM",   "BertLMHeadModel", "BertForPreTraining",
     "RobertaForSequenceClassification", "RobertaModel", "RobertaForMaskedLM"};
-const std::vector<std::string> kSupportedArchitectures = {"LlamaForCausalLM",
-                                                          "MistralForCausalLM",
-                                                          "Qwen2ForCausalLM",
-                                                          "GPT2LMHeadModel",
-                                                          "BertForSequenceClassification",
-                                                          "BertModel",
-                                                          "BertForMaskedLM",
-                                                          "BertLMHeadModel",
-                                                          "BertForPreTraining",
-                                                          "RobertaForSequenceClassification",
-                                                          "RobertaModel",
-                                                          "RobertaForMaskedLM"};
+const std::vector<std::string> kGpt2Architectures = {"GPT2LMHeadModel"};
+
+std::vector<std::string> supported_architectures() {
+  std::vector<std::string> all = kLlamaArchitectures;
+  all.insert(all.end(), kGpt2Architectures.begin(), kGpt2Architectures.end());
+  all.insert(all.end(), kEncoderArchitectures.begin(), kEncoderArchitectures.end());
+  return all;
+}
 
 bool among(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -167,10 +163,9 @@ ModelConfig load_model_config(const std::string& directory) {
             (*architectures)[0].is_string(),
         file + ": missing 'architectures' (e.g. [\"LlamaForCausalLM\"])");
   config.architecture = (*architectures)[0].get<std::string>();
-  bool supported = false;
-  for (const auto& name : kSupportedArchitectures) supported |= name == config.architecture;
-  check(supported, file + ": unsupported architecture '" + config.architecture +
-                       "'; supported: " + join(kSupportedArchitectures, ", "));
+  check(among(supported_architectures(), config.architecture),
+        file + ": unsupported architecture '" + config.architecture +
+            "'; supported: " + join(supported_architectures(), ", "));
 
   read_key(json, file, "model_type", config.model_type, false);
   bool llama = among(kLlamaArchitectures, config.architecture);

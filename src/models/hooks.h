@@ -59,4 +59,14 @@ struct ModelHooks {
   std::shared_ptr<StackHook> stack;
 };
 
+// A block's call site for hook point 4: every sub-layer tap, in order, on the sub-layer's output h (`hooks` may
+// be null: a block run outside the model, as in LST's side network).
+inline torch::Tensor tap_sublayer(ModelHooks* hooks, int64_t layer, Sublayer sublayer,
+                                  const torch::Tensor& normed_input, const torch::Tensor& residual, torch::Tensor h) {
+  if (hooks) {
+    for (auto& hook : hooks->sublayer) h = hook->apply(layer, sublayer, normed_input, residual, h);
+  }
+  return h;
+}
+
 }  // namespace peft

@@ -58,14 +58,10 @@ torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const torch::Tensor
   // Post-LN: the sub-layer taps see the sub-layer's input (already normalised by the previous LayerNorm) and
   // change its output before the residual add.
   auto h = attention->output->dense(context.transpose(1, 2).reshape({batch, length, num_heads * head_dim}));
-  if (hooks) {
-    for (auto& hook : hooks->sublayer) h = hook->apply(index, Sublayer::attention, x, x, h);
-  }
+  h = tap_sublayer(hooks, index, Sublayer::attention, x, x, h);
   auto y = attention->output->norm(h + x);
   h = output->dense(torch::gelu(intermediate->dense(y)));
-  if (hooks) {
-    for (auto& hook : hooks->sublayer) h = hook->apply(index, Sublayer::feed_forward, y, y, h);
-  }
+  h = tap_sublayer(hooks, index, Sublayer::feed_forward, y, y, h);
   return output->norm(h + y);
 }
 

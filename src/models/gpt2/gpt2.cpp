@@ -71,15 +71,11 @@ torch::Tensor Gpt2BlockImpl::forward(const torch::Tensor& x, const torch::Tensor
   AttentionPrefix* prefix = hooks ? hooks->attention_prefix.get() : nullptr;
   auto normed = ln_1(x);
   auto h = attn->forward(normed, mask, prefix, index);
-  if (hooks) {
-    for (auto& hook : hooks->sublayer) h = hook->apply(index, Sublayer::attention, normed, x, h);
-  }
+  h = tap_sublayer(hooks, index, Sublayer::attention, normed, x, h);
   auto y = x + h;
   normed = ln_2(y);
   h = mlp(normed);
-  if (hooks) {
-    for (auto& hook : hooks->sublayer) h = hook->apply(index, Sublayer::feed_forward, normed, y, h);
-  }
+  h = tap_sublayer(hooks, index, Sublayer::feed_forward, normed, y, h);
   return y + h;
 }
 

@@ -127,15 +127,11 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const Llama
   AttentionPrefix* prefix = hooks ? hooks->attention_prefix.get() : nullptr;
   auto normed = input_layernorm(x);
   auto h = self_attn->forward(normed, pass.cos, pass.sin, pass.mask, prefix, index);
-  if (hooks) {
-    for (auto& hook : hooks->sublayer) h = hook->apply(index, Sublayer::attention, normed, x, h);
-  }
+  h = tap_sublayer(hooks, index, Sublayer::attention, normed, x, h);
   auto y = x + h;
   normed = post_attention_layernorm(y);
   h = mlp(normed);
-  if (hooks) {
-    for (auto& hook : hooks->sublayer) h = hook->apply(index, Sublayer::feed_forward, normed, y, h);
-  }
+  h = tap_sublayer(hooks, index, Sublayer::feed_forward, normed, y, h);
   return y + h;
 }
 
