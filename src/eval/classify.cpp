@@ -48,8 +48,8 @@ ClassificationReport classify_with_head(SequenceClassifier& model, const Classif
         torch::nn::functional::cross_entropy(logits, batch.class_labels,
                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
             .item<double>();
-    auto best = logits.argmax(-1).to(torch::kCPU);
-    for (int64_t i = 0; i < best.size(0); ++i) predictions.push_back(best[i].item<int64_t>());
+    auto best = logits.argmax(-1).to(torch::kCPU).contiguous();
+    predictions.insert(predictions.end(), best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + best.numel());
   }
   if (was_training) model.train();
   if (mean_loss) *mean_loss = total_loss / static_cast<double>(inputs.size());

@@ -134,9 +134,12 @@ torch::Tensor BertForSequenceClassification::classify(const torch::Tensor& input
     positions = torch::arange(prefix_length, prefix_length + length, torch::dtype(torch::kLong).device(x.device()))
                     .unsqueeze(0);
   }
-  check(positions.max().item<int64_t>() < config_.max_position_embeddings,
+  // The longest row is all real tokens, so its last position is the batch's highest: checked from sizes, with no
+  // device round trip. RoBERTa's positions start at padding_idx + 1.
+  int64_t offset = roberta_ ? config_.pad_token_id + 1 : 0;
+  check(prefix_length + length + offset <= config_.max_position_embeddings,
         "a sequence of " + std::to_string(length) + " tokens exceeds the model's max_position_embeddings " +
-            std::to_string(config_.max_position_embeddings - (roberta_ ? config_.pad_token_id + 1 : 0)));
+            std::to_string(config_.max_position_embeddings - offset));
   x = e->norm(x + e->position_embeddings(positions) + e->token_type_embeddings(types));
   auto bias = attention_mask_bias(mask, prefix_length, /*causal=*/false);
   for (size_t i = 0; i < encoder->layers.size(); ++i) x = encoder->layers[i]->forward(x, bias, &hooks, int64_t(i));
