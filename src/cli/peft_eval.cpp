@@ -24,6 +24,7 @@
 #include "io/tokenizer.h"
 #include "models/loader.h"
 #include "models/sequence_classifier.h"
+#include "models/torchscript/script_model.h"
 #include "peft/adapter_io.h"
 
 int main(int argc, char** argv) {
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
   std::string device = "auto", dtype = "float32";
   int64_t max_length = 512, batch_size = 8, threads = 0;
   peft::GenerationOptions generation;
-  app.add_option("--model,-m", model_dir, "base model directory (HF layout)")->required();
+  app.add_option("--model,-m", model_dir, "base model: HF directory or TorchScript archive (.pt)")->required();
   app.add_option("--adapter,-a", adapter_dir, "adapter directory written by peft-train (or HF PEFT)");
   app.add_option("--tokenizer", tokenizer_path, "tokenizer file or directory (default: the model directory)");
   auto* data = app.add_option("--data,-d", data_path, "held-out data (.jsonl or .txt; classification: .tsv or .jsonl)");
@@ -61,6 +62,11 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "auto | cpu | cuda | cuda:N");
   app.add_option("--dtype", dtype, "float32 | bfloat16 | float16");
   app.add_option("--threads", threads, "intra-op threads (0 = all cores)");
+  std::string arch = "auto", output = "logits";
+  app.add_option("--arch", arch, "TorchScript base: auto | custom | a family's model_type (default: the adapter's)");
+  app.add_option("--output", output,
+                 "custom TorchScript base: what forward returns, logits | loss (default: the adapter's)")
+      ->check(CLI::IsMember({"logits", "loss"}));
   CLI11_PARSE(app, argc, argv);
 
   return peft::run_main([&] {
@@ -69,46 +75,53 @@ int main(int argc, char** argv) {
                     (template_text.empty() && verbalizers.empty() && label_names.empty() && predictions_path.empty()),
                 "--template, --verbalizers, --label-names and --predictions need --task classification");
     peft::configure_threads(threads);
+    // What the adapter was trained with, unless given here.
+    std::string run_config = adapter_dir.empty() ? "" : adapter_dir + "/run_config.yaml";
+    std::optional<peft::RunConfig> trained;
+    if (!run_config.empty() && std::filesystem::exists(run_config)) trained = peft::RunConfig::load(run_config);
+    if (trained && app.count("--arch") == 0) arch = trained->model.arch;
+    if (trained && app.count("--output") == 0) output = trained->model.output;
+    std::string tokenizer_at = peft::tokenizer_location(model_dir, tokenizer_path);
     if (task == "classification") {
-      // What the adapter was trained with, unless given here.
-      std::string run_config = adapter_dir.empty() ? "" : adapter_dir + "/run_config.yaml";
-      if (!run_config.empty() && std::filesystem::exists(run_config)) {
-        auto trained = peft::RunConfig::load(run_config);
-        if (trained.data.task == "classification") {
-          if (template_text.empty()) template_text = trained.data.template_text;
-          if (verbalizers.empty()) verbalizers = trained.data.verbalizers;
-          if (label_names.empty()) label_names = trained.data.label_names;
-          if (app.count("--max-length") == 0) max_length = trained.data.max_length;
+      if (trained) {
+        if (trained->data.task == "classification") {
+          const auto& trained_config = *trained;
+          if (template_text.empty()) template_text = trained_config.data.template_text;
+          if (verbalizers.empty()) verbalizers = trained_config.data.verbalizers;
+          if (label_names.empty()) label_names = trained_config.data.label_names;
+          if (app.count("--max-length") == 0) max_length = trained_config.data.max_length;
         }
       }
       auto set = peft::load_classification(data_path, label_names);
       // An encoder's adapter brings the trained head (modules_to_save): the checkpoint's own need not fit. Without
       // one, a head the checkpoint lacks is new and random: seeded, so that the baseline repeats.
       torch::manual_seed(generation.seed);
-      auto model =
-          peft::load_transformer(model_dir, {dtype, device, int64_t(set.label_names.size()), !adapter_dir.empty()});
+      auto model = peft::load_base_model(
+          model_dir, {dtype, device, int64_t(set.label_names.size()), !adapter_dir.empty(), arch, output});
       const auto& config = model->config();
-      std::string tokenizer_location = tokenizer_path.empty() ? model_dir : tokenizer_path;
-      auto tokenizer = peft::load_tokenizer(tokenizer_location, config.bos_token_id, config.eos_token_id);
+      auto tokenizer = peft::load_tokenizer(tokenizer_at, config.bos_token_id, config.eos_token_id);
       std::unique_ptr<peft::Method> method;
       if (!adapter_dir.empty()) method = peft::load_adapter(adapter_dir, *model);
       auto device_used = model->parameters().front().device();
       int64_t length = std::min(max_length, model->max_sequence_length());
       peft::ClassificationReport report;
-      if (auto* classifier = dynamic_cast<peft::SequenceClassifier*>(model.get())) {
+      auto* script = dynamic_cast<peft::ScriptModel*>(model.get());
+      if (dynamic_cast<peft::SequenceClassifier*>(model.get()) ||
+          (script && script->output() == peft::ScriptModel::Output::class_logits)) {
         peft::check(template_text.empty() && verbalizers.empty(),
-                    "--template and --verbalizers are for causal LMs; " + config.architecture + " has a head");
-        auto special = peft::encoder_special_tokens(*tokenizer, config, tokenizer_location);
+                    "--template and --verbalizers are for causal LMs; " + model->description() + " has a head");
+        auto special = peft::encoder_special_tokens(*tokenizer, config, tokenizer_at);
         auto inputs = peft::encoder_examples(set, *tokenizer, special, length);
-        report = peft::classify_with_head(*classifier, set, inputs, batch_size, tokenizer->pad_id(), device_used);
+        report = peft::classify_with_head(*model, set, inputs, batch_size, tokenizer->pad_id(), device_used);
       } else {
         auto verbalizer = peft::Verbalizer::defaults(set);
         if (!template_text.empty()) verbalizer.template_text = template_text;
         if (!verbalizers.empty()) verbalizer.label_words = verbalizers;
         peft::check_verbalizer(verbalizer, set, "--verbalizers / --template");
         auto candidates = peft::verbalized_candidates(set, verbalizer, *tokenizer, length);
-        report = peft::rank_classify(dynamic_cast<peft::CausalLM&>(*model), set, candidates, batch_size,
-                                     tokenizer->pad_id(), device_used);
+        peft::check(!script || script->output() == peft::ScriptModel::Output::token_logits,
+                    model->description() + " returns a loss, which gives no predictions to classify with");
+        report = peft::rank_classify(*model, set, candidates, batch_size, tokenizer->pad_id(), device_used);
       }
       std::printf("%s\n", peft::format_report(report).c_str());
       if (!predictions_path.empty()) {
@@ -125,10 +138,14 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    auto model = peft::load_model(model_dir, {dtype, device});
+    auto model = peft::load_base_model(model_dir, {dtype, device, 0, false, arch, output});
+    auto* script = dynamic_cast<peft::ScriptModel*>(model.get());
+    peft::check(
+        !dynamic_cast<peft::SequenceClassifier*>(model.get()) &&
+            !(script && script->output() == peft::ScriptModel::Output::class_logits),
+        model_dir + " holds " + model->description() + ", a classifier: evaluate it with --task classification");
     const auto& config = model->config();
-    auto tokenizer = peft::load_tokenizer(tokenizer_path.empty() ? model_dir : tokenizer_path, config.bos_token_id,
-                                          config.eos_token_id);
+    auto tokenizer = peft::load_tokenizer(tokenizer_at, config.bos_token_id, config.eos_token_id);
     std::unique_ptr<peft::Method> method;
     if (!adapter_dir.empty()) method = peft::load_adapter(adapter_dir, *model);
     auto device_used = model->parameters().front().device();
@@ -142,7 +159,10 @@ int main(int argc, char** argv) {
         batch.push_back(ids);
       }
       generation.eos_id = tokenizer->eos_id();
-      auto generated = peft::generate_batch(*model, batch, generation);
+      auto* causal = dynamic_cast<peft::CausalLM*>(model.get());
+      peft::check(causal != nullptr, "--prompt: generation needs a causal LM of a family the tool knows; " +
+                                         model->description() + " is not one (--data measures its loss)");
+      auto generated = peft::generate_batch(*causal, batch, generation);
       for (size_t i = 0; i < batch.size(); ++i) {
         auto& tokens = generated[i];
         if (!tokens.empty() && tokens.back() == tokenizer->eos_id()) tokens.pop_back();

@@ -142,6 +142,17 @@ void read_model(Section& section, ModelOptions& model) {
   section.get("device", model.device);
   section.get("tokenizer", model.tokenizer);
   section.get("new_head", model.new_head);
+  // A file is a TorchScript archive (a Hugging Face model is a directory); arch and output are its keys, recorded in
+  // the resolved config only there.
+  auto extension = std::filesystem::path(model.path).extension();
+  bool archive = std::filesystem::is_regular_file(model.path) || extension == ".pt" || extension == ".pth";
+  for (const char* key : {"arch", "output"}) {
+    if (!archive && section.has(key)) section.fail(key, "is only used with a TorchScript archive (a .pt file)");
+  }
+  if (archive) {
+    section.get_choice("arch", model.arch, {"auto", "custom", "llama", "mistral", "qwen2", "gpt2", "bert", "roberta"});
+    section.get_choice("output", model.output, {"logits", "loss"});
+  }
   section.finish();
   check_non_empty(section, "path", model.path);
   if (!valid_device(model.device)) {

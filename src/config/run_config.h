@@ -12,11 +12,15 @@
 namespace peft {
 
 struct ModelOptions {
-  std::string path;               // HF model directory (required)
+  std::string path;               // HF model directory or TorchScript archive (.pt) (required)
   std::string dtype = "float32";  // compute dtype of the frozen base: float32 | bfloat16 | float16
   std::string device = "auto";    // auto | cpu | cuda | cuda:N
   std::string tokenizer;          // tokenizer file or directory; default: the model directory
   bool new_head = false;          // encoders: replace the checkpoint's classification head with a new one
+  // TorchScript archives (models/loader.h): auto | custom | a family's model_type; and for a custom module, what
+  // its forward returns: logits | loss.
+  std::string arch = "auto";
+  std::string output = "logits";
 };
 
 struct DataOptions {

@@ -14,6 +14,9 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 
 std::string join(const std::vector<std::string>& parts, const std::string& separator);
 
+// "a.b.c" -> {"a", "b", "c"}; an empty text gives one empty part.
+std::vector<std::string> split(const std::string& text, char separator);
+
 bool ends_with(const std::string& text, const std::string& suffix);
 bool starts_with(const std::string& text, const std::string& prefix);
 

@@ -9,6 +9,11 @@ namespace peft {
 EncoderSpecialTokens encoder_special_tokens(const Tokenizer& tokenizer, const ModelConfig& config,
                                             const std::string& location) {
   EncoderSpecialTokens special;
+  if (config.model_type == "torchscript") {  // a module of unknown architecture: <bos> a <eos> (<eos> b <eos>)
+    check(tokenizer.bos_id() >= 0 && tokenizer.eos_id() >= 0,
+          "the tokenizer in " + location + " has no BOS / EOS token to frame classification inputs with");
+    return {tokenizer.bos_id(), tokenizer.eos_id(), /*roberta=*/true};
+  }
   special.roberta = config.model_type == "roberta";
   std::string cls = special.roberta ? "<s>" : "[CLS]", sep = special.roberta ? "</s>" : "[SEP]";
   special.cls = tokenizer.token_id(cls);

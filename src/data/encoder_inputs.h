@@ -18,7 +18,8 @@ struct EncoderSpecialTokens {
   bool roberta = false;  // pairs joined by two separators, no second token type
 };
 
-// Looks the family's tokens up in the tokenizer: [CLS]/[SEP] for BERT, <s>/</s> for RoBERTa. Throws peft::Error
+// Looks the family's tokens up in the tokenizer: [CLS]/[SEP] for BERT, <s>/</s> for RoBERTa, the tokenizer's BOS /
+// EOS (RoBERTa's layout) for a TorchScript module of unknown architecture. Throws peft::Error
 // naming the tokenizer's location when they are missing.
 EncoderSpecialTokens encoder_special_tokens(const Tokenizer& tokenizer, const ModelConfig& config,
                                             const std::string& location);

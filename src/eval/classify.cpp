@@ -5,13 +5,13 @@
 #include "core/error.h"
 #include "data/batch.h"
 #include "eval/evaluator.h"
-#include "models/sequence_classifier.h"
+#include "models/model.h"
+#include "train/loss.h"
 
 namespace peft {
 
-ClassificationReport rank_classify(CausalLM& model, const ClassificationSet& set,
-                                   const std::vector<Example>& candidates, int64_t batch_size, int64_t pad_id,
-                                   const torch::Device& device) {
+ClassificationReport rank_classify(Model& model, const ClassificationSet& set, const std::vector<Example>& candidates,
+                                   int64_t batch_size, int64_t pad_id, const torch::Device& device) {
   size_t labels = set.label_names.size();
   check(candidates.size() == set.examples.size() * labels, "internal: candidates do not match the data set");
   auto result = evaluate(model, candidates, batch_size, pad_id, device);
@@ -28,9 +28,9 @@ ClassificationReport rank_classify(CausalLM& model, const ClassificationSet& set
   return classification_report(set, std::move(predictions));
 }
 
-ClassificationReport classify_with_head(SequenceClassifier& model, const ClassificationSet& set,
-                                        const std::vector<Example>& inputs, int64_t batch_size, int64_t pad_id,
-                                        const torch::Device& device, double* mean_loss) {
+ClassificationReport classify_with_head(Model& model, const ClassificationSet& set, const std::vector<Example>& inputs,
+                                        int64_t batch_size, int64_t pad_id, const torch::Device& device,
+                                        double* mean_loss) {
   check(inputs.size() == set.examples.size(), "internal: inputs do not match the data set");
   torch::NoGradGuard no_grad;
   bool was_training = model.is_training();
@@ -43,7 +43,7 @@ ClassificationReport classify_with_head(SequenceClassifier& model, const Classif
       members.push_back(&inputs[i]);
     }
     Batch batch = collate(members, pad_id).to(device);
-    auto logits = model.classify(batch.input_ids, batch.attention_mask, batch.token_type_ids).to(torch::kFloat);
+    auto logits = class_logits(model, batch).to(torch::kFloat);
     total_loss +=
         torch::nn::functional::cross_entropy(logits, batch.class_labels,
                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))

@@ -14,8 +14,7 @@
 
 namespace peft {
 
-class CausalLM;
-class SequenceClassifier;
+class Model;
 
 struct ClassificationReport {
   std::vector<int64_t> predictions;  // label index per example
@@ -25,15 +24,14 @@ struct ClassificationReport {
 };
 
 // `candidates` as verbalized_candidates() builds them (num_labels consecutive ones per example).
-ClassificationReport rank_classify(CausalLM& model, const ClassificationSet& set,
-                                   const std::vector<Example>& candidates, int64_t batch_size, int64_t pad_id,
-                                   const torch::Device& device);
+ClassificationReport rank_classify(Model& model, const ClassificationSet& set, const std::vector<Example>& candidates,
+                                   int64_t batch_size, int64_t pad_id, const torch::Device& device);
 
-// `inputs` as encoder_examples() builds them (one per example of `set`). `mean_loss` (optional) receives the
-// mean cross-entropy of the true classes.
-ClassificationReport classify_with_head(SequenceClassifier& model, const ClassificationSet& set,
-                                        const std::vector<Example>& inputs, int64_t batch_size, int64_t pad_id,
-                                        const torch::Device& device, double* mean_loss = nullptr);
+// A model with a classification head (train/loss.h class_logits()). `inputs` as encoder_examples() builds them (one per
+// example of `set`). `mean_loss` (optional) receives the mean cross-entropy of the true classes.
+ClassificationReport classify_with_head(Model& model, const ClassificationSet& set, const std::vector<Example>& inputs,
+                                        int64_t batch_size, int64_t pad_id, const torch::Device& device,
+                                        double* mean_loss = nullptr);
 
 // Metrics and the majority baseline for predictions of `set`.
 ClassificationReport classification_report(const ClassificationSet& set, std::vector<int64_t> predictions);

@@ -3,12 +3,12 @@
 #include <cmath>
 
 #include "data/batch.h"
-#include "models/causal_lm.h"
+#include "models/model.h"
 #include "train/loss.h"
 
 namespace peft {
 
-EvalResult evaluate(CausalLM& model, const std::vector<Example>& examples, int64_t batch_size, int64_t pad_id,
+EvalResult evaluate(Model& model, const std::vector<Example>& examples, int64_t batch_size, int64_t pad_id,
                     const torch::Device& device) {
   torch::NoGradGuard no_grad;
   bool was_training = model.is_training();
@@ -22,21 +22,9 @@ EvalResult evaluate(CausalLM& model, const std::vector<Example>& examples, int64
       members.push_back(&examples[i]);
     }
     Batch batch = collate(members, pad_id).to(device);
-    auto hidden = model.hidden_states(batch.input_ids, batch.attention_mask);
-    int64_t length = hidden.size(1), dim = hidden.size(2);
-    auto scored = scored_positions(batch.labels);
-    auto rows = hidden.narrow(1, 0, length - 1).reshape({-1, dim}).index_select(0, scored.flat_index);
-    auto head = model.head();
-    torch::Tensor nll;
-    if (head->hooks().empty() && !head->bias.defined()) {
-      nll = token_nll(rows, head->weight, scored.targets);
-    } else {
-      nll = torch::nn::functional::cross_entropy(
-          head->forward(rows).to(torch::kFloat), scored.targets,
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    }
+    auto nll = scored_token_nll(model, batch);
     // Sum and count per example of this batch.
-    auto row = scored.row;
+    auto row = scored_positions(batch.labels).row;
     auto sums = torch::zeros({static_cast<int64_t>(members.size())}, nll.options()).index_add_(0, row, nll);
     auto counts =
         torch::zeros({static_cast<int64_t>(members.size())}, nll.options()).index_add_(0, row, torch::ones_like(nll));

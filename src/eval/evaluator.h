@@ -9,7 +9,7 @@
 
 namespace peft {
 
-class CausalLM;
+class Model;
 
 struct ExampleLoss {
   int64_t index = 0;
@@ -26,7 +26,7 @@ struct EvalResult {
 };
 
 // Runs in eval mode under no-grad, batches of `batch_size`, and restores the model's training mode.
-EvalResult evaluate(CausalLM& model, const std::vector<Example>& examples, int64_t batch_size, int64_t pad_id,
+EvalResult evaluate(Model& model, const std::vector<Example>& examples, int64_t batch_size, int64_t pad_id,
                     const torch::Device& device);
 
 }  // namespace peft

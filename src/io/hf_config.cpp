@@ -148,9 +148,14 @@ ModelConfig load_model_config(const std::string& directory) {
   std::string file = (fs::path(directory) / "config.json").string();
   check(fs::exists(file), "no config.json in model directory " + directory);
   std::ifstream in(file);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_model_config(text, file);
+}
+
+ModelConfig parse_model_config(const std::string& text, const std::string& file) {
   nlohmann::json json;
   try {
-    json = nlohmann::json::parse(in);
+    json = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(file + ": invalid JSON: " + e.what());
   }

@@ -46,4 +46,7 @@ struct ModelConfig {
 // (listing the supported ones).
 ModelConfig load_model_config(const std::string& directory);
 
+// The same for config.json's text; `file` names it in messages (a path, or "m.pt:extra/config.json").
+ModelConfig parse_model_config(const std::string& text, const std::string& file);
+
 }  // namespace peft

@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "models/llama/names.h"
 #include "models/sequence_classifier.h"
+#include "models/torchscript/archive.h"
 
 namespace peft {
 namespace {
@@ -104,8 +105,11 @@ void save_model_directory(Transformer& model, const std::string& base_directory,
   safetensors::save(out_directory + "/model.safetensors", tensors);
   json["torch_dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kHalf ? "float16" : "float32";
   write_file_atomic(out_directory + "/config.json", json.dump(2) + "\n");
+  // A TorchScript base (.pt) keeps its tokenizer files beside it.
+  fs::path tokenizer_directory =
+      fs::is_regular_file(base_directory) ? fs::path(base_directory).parent_path() : fs::path(base_directory);
   for (const auto& file : kTokenizerFiles) {
-    fs::path source = fs::path(base_directory) / file;
+    fs::path source = tokenizer_directory / file;
     if (!fs::exists(source)) continue;
     std::ifstream in(source, std::ios::binary);
     std::string contents((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -114,6 +118,12 @@ void save_model_directory(Transformer& model, const std::string& base_directory,
 }
 
 torch::Dtype stored_dtype(const std::string& base_directory) {
+  if (fs::is_regular_file(base_directory)) {  // a TorchScript archive
+    for (const auto& parameter : load_torchscript(base_directory).parameters()) {
+      if (torch::isFloatingType(parameter.scalar_type())) return parameter.scalar_type();
+    }
+    throw Error(base_directory + " holds no floating-point parameter");
+  }
   auto checkpoint = safetensors::Checkpoint::open_directory(base_directory);
   for (const auto& name : checkpoint.names()) {
     torch::Dtype dtype = checkpoint.info(name).dtype;

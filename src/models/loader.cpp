@@ -1,6 +1,7 @@
 #include "models/loader.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "core/device.h"
@@ -10,6 +11,8 @@
 #include "models/bert/bert.h"
 #include "models/gpt2/gpt2.h"
 #include "models/llama/llama.h"
+#include "models/torchscript/archive.h"
+#include "models/torchscript/script_model.h"
 
 namespace peft {
 namespace {
@@ -18,6 +21,34 @@ std::string shape_string(c10::IntArrayRef shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
+}
+
+// The parameters of a TorchScript module of a known family, looked up by name as in a safetensors checkpoint
+// (its buffers are the module's own business: rotary frequencies, position ids).
+class ScriptTensors {
+ public:
+  ScriptTensors(const torch::jit::Module& module, std::string path) : path_(std::move(path)) {
+    for (const auto& item : module.named_parameters(/*recurse=*/true)) tensors_.emplace(item.name, item.value);
+  }
+  bool contains(const std::string& name) const { return tensors_.count(name) > 0; }
+  torch::Tensor tensor(const std::string& name) const { return tensors_.at(name); }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& item : tensors_) out.push_back(item.first);
+    return out;
+  }
+  std::string describe() const { return path_; }
+
+ private:
+  std::string path_;
+  std::map<std::string, torch::Tensor> tensors_;
+};
+
+// A file (a TorchScript archive, or what claims to be one) rather than a Hugging Face directory.
+bool is_archive(const std::string& path) {
+  auto extension = std::filesystem::path(path).extension();
+  return std::filesystem::is_regular_file(path) ||
+         (!std::filesystem::exists(path) && (extension == ".pt" || extension == ".pth"));
 }
 
 }  // namespace
@@ -32,9 +63,12 @@ std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const torch::Ten
   throw Error("no model family implements architecture '" + config.architecture + "'");
 }
 
-std::shared_ptr<Transformer> load_transformer(const std::string& directory, const LoadOptions& options) {
-  ModelConfig config = load_model_config(directory);
-  auto checkpoint = safetensors::Checkpoint::open_directory(directory);
+namespace {
+
+// Fills a new model of `config`'s family from `checkpoint` (a safetensors Checkpoint or ScriptTensors).
+template <typename Checkpoint>
+std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkpoint& checkpoint,
+                                         const std::string& directory, const LoadOptions& options, const char* hint) {
   auto device = resolve_device(options.device);
   auto tensor_options = torch::TensorOptions().dtype(parse_dtype(options.dtype)).device(device);
   std::shared_ptr<Transformer> model;
@@ -48,7 +82,6 @@ std::shared_ptr<Transformer> load_transformer(const std::string& directory, cons
     model = make_model(config, tensor_options);
   }
   auto* classifier = dynamic_cast<SequenceClassifier*>(model.get());
-
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
   // Some checkpoints leave the base model's prefix out of every name (GPT-2's original files: "h.0..." for
@@ -77,7 +110,7 @@ std::shared_ptr<Transformer> load_transformer(const std::string& directory, cons
       continue;
     }
     check(checkpoint.contains(stored), checkpoint.describe() + ": tensor '" + stored + "' required by " +
-                                           config.architecture + " is missing (is this the right model directory?)");
+                                           config.architecture + " is missing" + hint);
     auto source = checkpoint.tensor(stored);
     bool transposed = model->stored_transposed(name);
     auto expected = transposed ? item.value().t().sizes() : item.value().sizes();
@@ -100,6 +133,60 @@ std::shared_ptr<Transformer> load_transformer(const std::string& directory, cons
   }
   model->freeze();
   return model;
+}
+
+}  // namespace
+
+std::optional<ModelConfig> family_config(const std::string& path, const std::string& arch) {
+  if (!is_archive(path)) return load_model_config(path);
+  check_torchscript_archive(path);
+  if (arch == "custom") return std::nullopt;
+  auto parent = std::filesystem::path(path).parent_path();
+  auto beside = (parent.empty() ? std::filesystem::path(".") : parent) / "config.json";
+  std::optional<ModelConfig> config;
+  if (auto text = torchscript_extra_file(path, "config.json")) {
+    config = parse_model_config(*text, path + ":extra/config.json");
+  } else if (std::filesystem::exists(beside)) {
+    config = load_model_config(beside.parent_path().string());
+  }
+  if (arch == "auto") return config;
+  check(config.has_value(), path + ": model.arch " + arch +
+                                " needs the model's config.json: save it in the archive (torch.jit.save(module, path, "
+                                "_extra_files={'config.json': ...})) or put it beside the file");
+  check(config->model_type == arch,
+        path + ": model.arch is " + arch + " but its config.json says model_type " + config->model_type);
+  return config;
+}
+
+std::string tokenizer_location(const std::string& model_path, const std::string& tokenizer) {
+  if (!tokenizer.empty()) return tokenizer;
+  if (!is_archive(model_path)) return model_path;
+  auto parent = std::filesystem::path(model_path).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+std::shared_ptr<Model> load_base_model(const std::string& path, const LoadOptions& options) {
+  auto config = family_config(path, options.arch);
+  if (!is_archive(path)) {
+    return load_family(*config, safetensors::Checkpoint::open_directory(path), path, options,
+                       " (is this the right model directory?)");
+  }
+  auto module = load_torchscript(path);
+  if (config) {
+    return load_family(*config, ScriptTensors(module, path), path, options,
+                       " (set model.arch: custom to train it as a module of unknown architecture)");
+  }
+  return std::make_shared<ScriptModel>(std::move(module), path, options.output, resolve_device(options.device),
+                                       parse_dtype(options.dtype));
+}
+
+std::shared_ptr<Transformer> load_transformer(const std::string& path, const LoadOptions& options) {
+  auto model = load_base_model(path, options);
+  auto transformer = std::dynamic_pointer_cast<Transformer>(model);
+  check(transformer != nullptr, path +
+                                    " is a TorchScript module of an architecture the tool does not know; give "
+                                    "its config.json (in the archive or beside it) if it is a supported family");
+  return transformer;
 }
 
 std::shared_ptr<CausalLM> load_model(const std::string& directory, const LoadOptions& options) {

@@ -9,6 +9,12 @@ ProjectionImpl::ProjectionImpl(int64_t in, int64_t out, bool with_bias, const to
   if (with_bias) bias = register_parameter("bias", torch::empty({out}, options), /*requires_grad=*/false);
 }
 
+ProjectionImpl::ProjectionImpl(torch::Tensor shared_weight, torch::Tensor shared_bias)
+    : in_features(shared_weight.size(1)), out_features(shared_weight.size(0)) {
+  weight = register_parameter("weight", std::move(shared_weight), /*requires_grad=*/false);
+  if (shared_bias.defined()) bias = register_parameter("bias", std::move(shared_bias), /*requires_grad=*/false);
+}
+
 torch::Tensor ProjectionImpl::forward(const torch::Tensor& input) {
   torch::Tensor x = input;
   for (auto& hook : hooks_) x = hook->on_input(x);

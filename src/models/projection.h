@@ -29,6 +29,8 @@ class ProjectionImpl : public torch::nn::Module {
  public:
   ProjectionImpl(int64_t in_features, int64_t out_features, bool with_bias,
                  const torch::TensorOptions& options = torch::TensorOptions());
+  // Shares existing tensors (a TorchScript module's linear layer) as its frozen weight and bias (may be undefined).
+  ProjectionImpl(torch::Tensor weight, torch::Tensor bias);
 
   torch::Tensor forward(const torch::Tensor& x);
 

@@ -100,7 +100,8 @@ class Adapter : public Method {
 
   std::string name() const override { return "adapter"; }
 
-  void attach(Transformer& model) override {
+  void attach(Model& base) override {
+    Transformer& model = require_transformer(base, name());
     const auto& o = *options_;
     const auto& c = model.config();
     int64_t d = c.hidden_size;
@@ -199,7 +200,7 @@ class Adapter : public Method {
     };
   }
 
-  void merge(Transformer&) override {
+  void merge(Model&) override {
     throw Error("bottleneck adapters cannot be merged into the base weights (they add a nonlinear module)");
   }
   bool mergeable() const override { return false; }

@@ -18,7 +18,7 @@ void save_adapter(const std::string& directory, const Method& method, const std:
   write_file_atomic(directory + "/adapter_config.json", method.adapter_config(base_model_path).dump(2) + "\n");
 }
 
-std::unique_ptr<Method> load_adapter(const std::string& directory, Transformer& model) {
+std::unique_ptr<Method> load_adapter(const std::string& directory, Model& model) {
   namespace fs = std::filesystem;
   check(fs::is_directory(directory), "adapter directory not found: " + directory);
   std::string config_path = directory + "/adapter_config.json";

@@ -9,7 +9,7 @@
 
 namespace peft {
 
-class Transformer;
+class Model;
 
 // Writes both files atomically into `directory` (created if needed).
 void save_adapter(const std::string& directory, const Method& method, const std::string& base_model_path);
@@ -17,7 +17,7 @@ void save_adapter(const std::string& directory, const Method& method, const std:
 // Reads adapter_config.json, builds the method it names, attaches it to `model` and loads its tensors.
 // Throws peft::Error naming the file for a missing or invalid config, an unsupported peft_type, and tensors
 // that do not fit the model.
-std::unique_ptr<Method> load_adapter(const std::string& directory, Transformer& model);
+std::unique_ptr<Method> load_adapter(const std::string& directory, Model& model);
 
 // Methods whose adapter file holds exactly their trainable parameters, keyed "base_model.model." + name (HF
 // PEFT's convention), share these two.

@@ -34,7 +34,7 @@ class BitFit : public Method {
 
   std::string name() const override { return "bitfit"; }
 
-  void attach(Transformer& model) override {
+  void attach(Model& model) override {
     const auto& o = *options_;
     // `all` is every projection but the output head: exactly what all-linear selects.
     auto match = match_targets(
@@ -46,10 +46,12 @@ class BitFit : public Method {
     std::vector<std::string> to_add;
     for (auto& [path, projection] : model.projections()) {
       if (std::find(match.paths.begin(), match.paths.end(), path) == match.paths.end()) continue;
+      if (!projection->bias.defined() && !model.can_add_biases()) continue;  // only the module's own biases
       chosen.emplace_back(path, projection);
       if (!projection->bias.defined()) to_add.push_back(path);
     }
-    check(!chosen.empty(), "bitfit: no bias to train (biases: " + o.biases + ")");
+    check(!chosen.empty(), "bitfit: no bias to train (biases: " + o.biases + ")" +
+                               (model.can_add_biases() ? "" : "; " + model.description() + " has none at the targets"));
     // Checked before touching the model, so that a refused adapter leaves it as it was.
     if (o.expected_added_biases && *o.expected_added_biases != to_add) {
       throw Error("adapter_config.json: added_biases lists " + std::to_string(o.expected_added_biases->size()) +
@@ -113,7 +115,7 @@ class BitFit : public Method {
     };
   }
 
-  void merge(Transformer& model) override {
+  void merge(Model& model) override {
     // The trained biases already are the model's biases: only stop training them.
     for (auto& site : sites_) site.bias.set_requires_grad(false);
   }

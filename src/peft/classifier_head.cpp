@@ -14,11 +14,11 @@ class ClassifierHead : public Method {
 
   std::string name() const override { return method_->name(); }
   void prepare(const Tokenizer& tokenizer) override { method_->prepare(tokenizer); }
-  void initialise_from_data(Transformer& model, const std::vector<Example>& examples, int64_t pad_id) override {
+  void initialise_from_data(Model& model, const std::vector<Example>& examples, int64_t pad_id) override {
     method_->initialise_from_data(model, examples, pad_id);
   }
 
-  void attach(Transformer& model) override {
+  void attach(Model& model) override {
     method_->attach(model);
     auto config = method_->adapter_config("");
     std::string type = config.value("peft_type", "");
@@ -80,7 +80,7 @@ class ClassifierHead : public Method {
     return config;
   }
 
-  void merge(Transformer& model) override {
+  void merge(Model& model) override {
     method_->merge(model);
     for (auto& parameter : head_) parameter.tensor.set_requires_grad(false);  // now part of the model
   }

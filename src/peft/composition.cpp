@@ -30,13 +30,13 @@ class Composition : public Method {
     }
   }
 
-  void initialise_from_data(Transformer& model, const std::vector<Example>& examples, int64_t pad_id) override {
+  void initialise_from_data(Model& model, const std::vector<Example>& examples, int64_t pad_id) override {
     for (auto& method : methods_) method->initialise_from_data(model, examples, pad_id);
   }
 
   // Refuses, before any training, members that train the same parameter or whose adapter tensors would share a
   // key (prompt and prefix tuning both write `prompt_embeddings`), so that every composition can be saved.
-  void attach(Transformer& model) override {
+  void attach(Model& model) override {
     std::map<std::string, size_t> owner;      // trained parameter -> index of the method that trains it
     std::map<std::string, size_t> key_owner;  // adapter tensor key -> index of the method that writes it
     for (size_t i = 0; i < methods_.size(); ++i) {
@@ -116,7 +116,7 @@ class Composition : public Method {
   }
 
   // All or nothing: a composition with one unmergeable method is refused before any weight changes.
-  void merge(Transformer& model) override {
+  void merge(Model& model) override {
     for (size_t i = 0; i < methods_.size(); ++i) {
       if (!methods_[i]->mergeable()) {
         try {

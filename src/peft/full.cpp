@@ -12,7 +12,7 @@ class FullFineTuning : public Method {
  public:
   std::string name() const override { return "full"; }
 
-  void attach(Transformer& model) override {
+  void attach(Model& model) override {
     std::set<const void*> seen;  // a tied head shares the embedding matrix: train it once
     for (const auto& item : model.named_parameters()) {
       torch::Tensor tensor = item.value();
@@ -42,7 +42,7 @@ class FullFineTuning : public Method {
     throw Error("full fine-tuning writes a model directory, not an adapter");
   }
 
-  void merge(Transformer&) override {
+  void merge(Model&) override {
     for (auto& parameter : parameters_) parameter.tensor.set_requires_grad(false);
   }
 

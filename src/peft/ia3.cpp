@@ -81,7 +81,7 @@ nlohmann::json spec_to_json(const StringOrList& spec) {
 // The targets and feed-forward modules an (IA)³ run uses on `model`: the family's defaults where the options
 // leave them out, the default feed-forward modules kept only where they are targets, so that the saved config
 // passes PEFT's own subset check when reloaded there.
-std::pair<StringOrList, StringOrList> resolve(const Ia3Options& o, const Transformer& model) {
+std::pair<StringOrList, StringOrList> resolve(const Ia3Options& o, const Model& model) {
   StringOrList targets = or_family_default(o.target_modules, model, DefaultTargets::ia3);
   if (o.feedforward_modules) return {targets, *o.feedforward_modules};
   StringOrList feedforward{true, "", {}};
@@ -99,7 +99,7 @@ class Ia3 : public Method {
 
   std::string name() const override { return "ia3"; }
 
-  void attach(Transformer& model) override {
+  void attach(Model& model) override {
     const auto& o = *options_;
     std::tie(targets_, feedforward_) = resolve(o, model);
     auto match = match_targets(model, targets_, o.exclude_modules, "peft.target_modules");
@@ -170,7 +170,7 @@ class Ia3 : public Method {
     };
   }
 
-  void merge(Transformer& model) override {
+  void merge(Model& model) override {
     for (auto& site : sites_) {
       site.projection->merge_hooks();
       site.l.set_requires_grad(false);  // folded into the weights: no longer trained

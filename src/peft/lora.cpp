@@ -55,7 +55,7 @@ class Lora : public Method {
 
   std::string name() const override { return "lora"; }
 
-  void attach(Transformer& model) override {
+  void attach(Model& model) override {
     const auto& o = *options_;
     auto match = match_targets(model, or_family_default(o.target_modules, model, DefaultTargets::lora),
                                o.exclude_modules, "peft.target_modules");
@@ -154,7 +154,7 @@ class Lora : public Method {
     };
   }
 
-  void merge(Transformer& model) override {
+  void merge(Model& model) override {
     for (auto& site : sites_) site.projection->merge_hooks();
   }
 

@@ -156,8 +156,8 @@ class Ladder : public StackHook {
 };
 
 // The side network reads a decoder's block stack and feeds its output head: LST here is for causal LMs.
-CausalLM& causal_lm(Transformer& model) {
-  auto* lm = dynamic_cast<CausalLM*>(&model);
+CausalLM& causal_lm(Model& model) {
+  auto* lm = dynamic_cast<CausalLM*>(&require_transformer(model, "lst"));
   check(lm != nullptr, "lst: Ladder Side-Tuning is implemented for causal language models (Llama, GPT-2), not for " +
                            model.config().architecture);
   return *lm;
@@ -169,7 +169,7 @@ class Lst : public Method {
 
   std::string name() const override { return "lst"; }
 
-  void attach(Transformer& transformer) override {
+  void attach(Model& transformer) override {
     CausalLM& model = causal_lm(transformer);
     const auto& o = *options_;
     const auto& c = model.config();
@@ -191,7 +191,7 @@ class Lst : public Method {
     model.hooks.stack = ladder_;
   }
 
-  void initialise_from_data(Transformer& transformer, const std::vector<Example>& examples, int64_t pad_id) override {
+  void initialise_from_data(Model& transformer, const std::vector<Example>& examples, int64_t pad_id) override {
     if (options_->init != "pruned") return;
     CausalLM& model = causal_lm(transformer);
     int64_t count = std::min<int64_t>(options_->prune_examples, static_cast<int64_t>(examples.size()));
@@ -250,7 +250,7 @@ class Lst : public Method {
     };
   }
 
-  void merge(Transformer&) override {
+  void merge(Model&) override {
     throw Error("LST cannot be merged into the base weights (its side network runs beside the backbone)");
   }
   bool mergeable() const override { return false; }

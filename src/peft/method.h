@@ -15,7 +15,7 @@
 namespace peft {
 
 class Section;
-class Transformer;
+class Model;
 class Tokenizer;
 struct Example;
 
@@ -44,11 +44,11 @@ class Method {
 
   // Called once after attach() with the training examples, before the first step (training only; loading an
   // adapter does not call it): methods that initialise from data (LST's Fisher pruning) do it here.
-  virtual void initialise_from_data(Transformer& model, const std::vector<Example>& examples, int64_t pad_id) {}
+  virtual void initialise_from_data(Model& model, const std::vector<Example>& examples, int64_t pad_id) {}
 
   // Adds the method's parameters and hooks to `model`. Throws peft::Error when no site matches, listing
   // the sites that exist.
-  virtual void attach(Transformer& model) = 0;
+  virtual void attach(Model& model) = 0;
 
   // The sites changed by attach(), in model order (printed by --dry-run).
   virtual std::vector<std::string> targets() const = 0;
@@ -66,7 +66,7 @@ class Method {
 
   // Folds the method into the base weights and removes its hooks; the model then computes the same
   // function without the method. Throws peft::Error for methods that cannot be merged.
-  virtual void merge(Transformer& model) = 0;
+  virtual void merge(Model& model) = 0;
   virtual bool mergeable() const { return true; }
 
   // True for full fine-tuning, whose result is a whole model directory rather than an adapter.

@@ -54,7 +54,8 @@ class PrefixTuning : public Method {
 
   std::string name() const override { return "prefix_tuning"; }
 
-  void attach(Transformer& model) override {
+  void attach(Model& base) override {
+    Transformer& model = require_transformer(base, "prefix_tuning");
     const auto& o = *options_;
     const auto& c = model.config();
     check(!model.hooks.attention_prefix,
@@ -137,7 +138,7 @@ class PrefixTuning : public Method {
     };
   }
 
-  void merge(Transformer&) override {
+  void merge(Model&) override {
     throw Error("prefix tuning cannot be merged into the base weights (the prefix is extra keys and values)");
   }
   bool mergeable() const override { return false; }

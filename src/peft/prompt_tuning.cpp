@@ -57,7 +57,8 @@ class PromptTuning : public Method {
     }
   }
 
-  void attach(Transformer& model) override {
+  void attach(Model& base) override {
+    Transformer& model = require_transformer(base, "prompt_tuning");
     const auto& o = *options_;
     check(!model.hooks.input_prefix, "the model already has an input prompt (two prompt methods in one composition)");
     // Only the rows an init reads are converted to float32: the whole matrix can be gigabytes.
@@ -180,7 +181,7 @@ class PromptTuning : public Method {
     };
   }
 
-  void merge(Transformer&) override {
+  void merge(Model&) override {
     throw Error("prompt tuning cannot be merged into the base weights (the prompt is extra input)");
   }
   bool mergeable() const override { return false; }

@@ -33,12 +33,12 @@ bool matches(const StringOrList& targets, const std::string& path) {
   return std::regex_match(path, std::regex(targets.string));
 }
 
-StringOrList or_family_default(const StringOrList& targets, const Transformer& model, DefaultTargets which) {
+StringOrList or_family_default(const StringOrList& targets, const Model& model, DefaultTargets which) {
   if (!targets.is_list || !targets.list.empty()) return targets;
   return {true, "", model.default_targets(which)};
 }
 
-TargetMatch match_targets(Transformer& model, const StringOrList& targets, const StringOrList& exclude,
+TargetMatch match_targets(Model& model, const StringOrList& targets, const StringOrList& exclude,
                           const std::string& option_name) {
   for (const auto* spec : {&targets, &exclude}) {
     if (spec->is_list || spec->string.empty() || spec->string == "all-linear") continue;
@@ -62,6 +62,11 @@ TargetMatch match_targets(Transformer& model, const StringOrList& targets, const
     match.paths.push_back(path);
     names.insert(name);
   }
+  check(!model.projections().empty(), model.description() + " has no linear layer to adapt");
+  check(!targets.is_list || !targets.list.empty(),
+        option_name + ": " + model.description() +
+            " has no default target modules (PEFT knows none for its architecture); name some of: " +
+            join(available, ", "));
   check(!match.paths.empty(), option_name + " " + describe(targets) +
                                   " matched no module; available: " + join(available, ", ") +
                                   " (full paths look like " + model.projections().front().first + ")");

@@ -19,7 +19,7 @@ struct TargetMatch {
 
 // Throws peft::Error "<option> <targets> matched no module; available: q_proj, k_proj, ..." when nothing
 // matches, and for an invalid regular expression. `exclude` uses the same rules.
-TargetMatch match_targets(Transformer& model, const StringOrList& targets, const StringOrList& exclude,
+TargetMatch match_targets(Model& model, const StringOrList& targets, const StringOrList& exclude,
                           const std::string& option_name);
 
 // Whether `path` matches `targets` under the rules above ("all-linear" is not handled here).
@@ -29,6 +29,6 @@ std::string describe(const StringOrList& targets);
 
 // `targets`, or the model family's default (PEFT's per-family mapping) when it is the empty list that stands for
 // "not given" in method options.
-StringOrList or_family_default(const StringOrList& targets, const Transformer& model, DefaultTargets which);
+StringOrList or_family_default(const StringOrList& targets, const Model& model, DefaultTargets which);
 
 }  // namespace peft

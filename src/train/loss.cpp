@@ -1,9 +1,11 @@
 #include "train/loss.h"
 
+#include "core/error.h"
 #include "data/batch.h"
 #include "data/dataset.h"
 #include "models/causal_lm.h"
 #include "models/sequence_classifier.h"
+#include "models/torchscript/script_model.h"
 
 namespace peft {
 namespace {
@@ -117,6 +119,37 @@ torch::Tensor causal_lm_loss(CausalLM& model, const Batch& batch) {
 torch::Tensor classification_loss(SequenceClassifier& model, const Batch& batch) {
   auto logits = model.classify(batch.input_ids, batch.attention_mask, batch.token_type_ids);
   return torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch.class_labels);
+}
+
+torch::Tensor training_loss(Model& model, const Batch& batch) {
+  if (auto* script = dynamic_cast<ScriptModel*>(&model)) return script->loss(batch);
+  if (auto* classifier = dynamic_cast<SequenceClassifier*>(&model)) return classification_loss(*classifier, batch);
+  return causal_lm_loss(dynamic_cast<CausalLM&>(model), batch);
+}
+
+torch::Tensor scored_token_nll(Model& model, const Batch& batch) {
+  torch::NoGradGuard no_grad;
+  if (auto* script = dynamic_cast<ScriptModel*>(&model)) return script->scored_nll(batch);
+  auto* causal = dynamic_cast<CausalLM*>(&model);
+  check(causal != nullptr, model.description() + " classifies with its head; it does not score tokens");
+  auto hidden = causal->hidden_states(batch.input_ids, batch.attention_mask);
+  int64_t length = hidden.size(1), dim = hidden.size(2);
+  auto scored = scored_positions(batch.labels);
+  auto rows = hidden.narrow(1, 0, length - 1).reshape({-1, dim}).index_select(0, scored.flat_index);
+  auto head = causal->head();
+  if (head->hooks().empty() && !head->bias.defined()) return token_nll(rows, head->weight, scored.targets);
+  return torch::nn::functional::cross_entropy(head->forward(rows).to(torch::kFloat), scored.targets,
+                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+torch::Tensor class_logits(Model& model, const Batch& batch) {
+  if (auto* classifier = dynamic_cast<SequenceClassifier*>(&model)) {
+    return classifier->classify(batch.input_ids, batch.attention_mask, batch.token_type_ids);
+  }
+  auto* script = dynamic_cast<ScriptModel*>(&model);
+  check(script != nullptr && script->output() == ScriptModel::Output::class_logits,
+        model.description() + " has no classification head (it returns no class logits)");
+  return script->forward(batch);
 }
 
 }  // namespace peft

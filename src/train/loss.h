@@ -9,6 +9,7 @@
 namespace peft {
 
 class CausalLM;
+class Model;
 class SequenceClassifier;
 struct Batch;
 
@@ -33,5 +34,16 @@ torch::Tensor causal_lm_loss(CausalLM& model, const Batch& batch);
 
 // The training loss of a sequence classifier: mean cross-entropy of the batch's classes.
 torch::Tensor classification_loss(SequenceClassifier& model, const Batch& batch);
+
+// Whichever of the above fits the model (a ScriptModel computes its own by its output contract).
+torch::Tensor training_loss(Model& model, const Batch& batch);
+
+// Negative log-likelihood of each scored position (scored_positions() order), float32, without autograd:
+// what held-out loss and rank classification are computed from.
+torch::Tensor scored_token_nll(Model& model, const Batch& batch);
+
+// (B, C) class logits of a model that classifies with a head (a SequenceClassifier, or a ScriptModel that returns
+// class logits); a peft::Error for other models.
+torch::Tensor class_logits(Model& model, const Batch& batch);
 
 }  // namespace peft

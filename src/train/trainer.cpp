@@ -18,6 +18,7 @@
 #include "io/tokenizer.h"
 #include "models/export.h"
 #include "models/loader.h"
+#include "models/torchscript/script_model.h"
 #include "peft/adapter_io.h"
 #include "peft/classifier_head.h"
 #include "peft/composition.h"
@@ -75,7 +76,8 @@ void Trainer::setup() {
   spdlog::info("device {}, {} thread(s), base dtype {}", device_.str(), threads, config_.model.dtype);
 
   // An encoder classifies: its head is sized by the training data's labels, read before the model.
-  bool encoder = load_model_config(config_.model.path).is_encoder();
+  auto family = family_config(config_.model.path, config_.model.arch);
+  bool encoder = family && family->is_encoder();
   check(!encoder || config_.data.task == "classification",
         config_.source + ": model.path " + config_.model.path +
             " is an encoder (BERT/RoBERTa), which classifies: set data.task: classification");
@@ -84,15 +86,17 @@ void Trainer::setup() {
   }
   int64_t num_labels = encoder ? static_cast<int64_t>(train_set_->label_names.size()) : 0;
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));  // a new classification head is random too
-  model_ = load_transformer(config_.model.path,
-                            {config_.model.dtype, config_.model.device, num_labels, config_.model.new_head});
-  causal_lm_ = dynamic_cast<CausalLM*>(model_.get());
+  model_ = load_base_model(config_.model.path, {config_.model.dtype, config_.model.device, num_labels,
+                                                config_.model.new_head, config_.model.arch, config_.model.output});
   classifier_ = dynamic_cast<SequenceClassifier*>(model_.get());
+  script_ = dynamic_cast<ScriptModel*>(model_.get());
+  if (script_) check_script_task();
+  head_classifies_ = classifier_ || (script_ && script_->output() == ScriptModel::Output::class_logits);
   const auto& model_config = model_->config();
-  std::string tokenizer_location = config_.model.tokenizer.empty() ? config_.model.path : config_.model.tokenizer;
-  tokenizer_ = load_tokenizer(tokenizer_location, model_config.bos_token_id, model_config.eos_token_id);
-  check(tokenizer_->vocab_size() <= model_config.vocab_size,
-        "tokenizer in " + tokenizer_location + " has " + std::to_string(tokenizer_->vocab_size()) +
+  std::string tokenizer_path = tokenizer_location(config_.model.path, config_.model.tokenizer);
+  tokenizer_ = load_tokenizer(tokenizer_path, model_config.bos_token_id, model_config.eos_token_id);
+  check(model_config.vocab_size == 0 || tokenizer_->vocab_size() <= model_config.vocab_size,
+        "tokenizer in " + tokenizer_path + " has " + std::to_string(tokenizer_->vocab_size()) +
             " tokens but the model's vocab_size is " + std::to_string(model_config.vocab_size));
 
   // The seed fixes the adapter's initialisation, dropout masks and the data order.
@@ -136,17 +140,37 @@ void Trainer::setup() {
   }
 }
 
+// A TorchScript module's output must fit the task: token logits (or its own loss) for language modelling; class
+// logits, or token logits for rank classification, for classification.
+void Trainer::check_script_task() const {
+  auto output = script_->output();
+  bool classification = config_.data.task == "classification";
+  check(classification || output != ScriptModel::Output::class_logits,
+        config_.source + ": " + script_->description() +
+            " returns class logits; set data.task: classification (language modelling needs [batch, tokens, vocab])");
+  check(!classification || output != ScriptModel::Output::loss,
+        config_.source + ": " + script_->description() +
+            " returns a loss, which gives no predictions to classify with; export it returning logits and set "
+            "model.output: logits");
+  if (classification && output == ScriptModel::Output::class_logits) {
+    check(script_->config().num_labels == static_cast<int64_t>(train_set_->label_names.size()),
+          config_.source + ": " + script_->description() + " returns " + std::to_string(script_->config().num_labels) +
+              " class logits but " + config_.data.train + " has " + std::to_string(train_set_->label_names.size()) +
+              " labels");
+  }
+}
+
 // Labelled texts become prompts and label words (data/verbalizer.h); the held-out set, in the training set's
 // label order, is also kept as candidates for rank classification.
 void Trainer::load_classification_data(int64_t max_length) {
   const auto& d = config_.data;
   const auto& train_set = *train_set_;
-  if (classifier_) {
+  if (head_classifies_) {
     check(d.template_text.empty() && d.verbalizers.empty(),
           config_.source + ": data.template and data.verbalizers are for causal LMs (rank classification); " +
-              model_->config().architecture + " classifies with its head");
-    std::string location = config_.model.tokenizer.empty() ? config_.model.path : config_.model.tokenizer;
-    auto special = encoder_special_tokens(*tokenizer_, model_->config(), location);
+              model_->description() + " classifies with its head");
+    auto special = encoder_special_tokens(*tokenizer_, model_->config(),
+                                          tokenizer_location(config_.model.path, config_.model.tokenizer));
     train_examples_ = encoder_examples(train_set, *tokenizer_, special, max_length);
     if (d.eval.empty()) return;
     eval_set_ = std::make_unique<ClassificationSet>(load_classification(d.eval, train_set.label_names));
@@ -175,10 +199,9 @@ void Trainer::load_classification_data(int64_t max_length) {
 std::optional<ClassificationReport> Trainer::classify_held_out(int64_t step) {
   if (!eval_set_) return std::nullopt;
   int64_t batch_size = config_.train.eval_batch_size > 0 ? config_.train.eval_batch_size : config_.train.batch_size;
-  auto report =
-      classifier_
-          ? classify_with_head(*classifier_, *eval_set_, eval_examples_, batch_size, tokenizer_->pad_id(), device_)
-          : rank_classify(*causal_lm_, *eval_set_, eval_candidates_, batch_size, tokenizer_->pad_id(), device_);
+  auto report = head_classifies_
+                    ? classify_with_head(*model_, *eval_set_, eval_examples_, batch_size, tokenizer_->pad_id(), device_)
+                    : rank_classify(*model_, *eval_set_, eval_candidates_, batch_size, tokenizer_->pad_id(), device_);
   const auto& m = report.metrics;
   log_json({{"step", step},
             {"eval_accuracy", m.accuracy},
@@ -211,13 +234,13 @@ void Trainer::log_json(const nlohmann::json& record) {
 double Trainer::evaluate_held_out(int64_t step) {
   if (eval_examples_.empty()) return -1.0;
   int64_t batch_size = config_.train.eval_batch_size > 0 ? config_.train.eval_batch_size : config_.train.batch_size;
-  if (classifier_) {  // the held-out loss of a classifier: mean cross-entropy of the true classes
+  if (head_classifies_) {  // the held-out loss of a classifier: mean cross-entropy of the true classes
     double loss = 0.0;
-    classify_with_head(*classifier_, *eval_set_, eval_examples_, batch_size, tokenizer_->pad_id(), device_, &loss);
+    classify_with_head(*model_, *eval_set_, eval_examples_, batch_size, tokenizer_->pad_id(), device_, &loss);
     log_json({{"step", step}, {"eval_loss", loss}});
     return loss;
   }
-  auto result = evaluate(*causal_lm_, eval_examples_, batch_size, tokenizer_->pad_id(), device_);
+  auto result = evaluate(*model_, eval_examples_, batch_size, tokenizer_->pad_id(), device_);
   log_json({{"step", step},
             {"eval_loss", result.loss},
             {"eval_perplexity", result.perplexity},
@@ -284,8 +307,8 @@ TrainSummary Trainer::train() {
       for (size_t i : sampler.batch(epoch, static_cast<size_t>(index))) members.push_back(&train_examples_[i]);
       Batch batch = collate(members, tokenizer_->pad_id()).to(device_);
       // A language-modelling batch whose labels are all -100 has nothing to learn from.
-      if (classifier_ || batch.scored_tokens > 0) {
-        auto loss = classifier_ ? classification_loss(*classifier_, batch) : causal_lm_loss(*causal_lm_, batch);
+      if (head_classifies_ || batch.scored_tokens > 0) {
+        auto loss = training_loss(*model_, batch);
         (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
         step_loss += loss.item<double>();
         tokens += batch.tokens;
@@ -342,8 +365,12 @@ TrainSummary Trainer::train() {
 }
 
 void Trainer::save() const {
-  if (method_->writes_model()) {
-    save_model_directory(*model_, config_.model.path, config_.output.dir, stored_dtype(config_.model.path));
+  if (method_->writes_model() && script_) {
+    ensure_directory(config_.output.dir);
+    script_->save(config_.output.dir + "/model.pt");
+  } else if (method_->writes_model()) {
+    save_model_directory(dynamic_cast<Transformer&>(*model_), config_.model.path, config_.output.dir,
+                         stored_dtype(config_.model.path));
   } else {
     save_adapter(config_.output.dir, *method_, config_.model.path);
   }

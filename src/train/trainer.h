@@ -17,8 +17,9 @@
 namespace peft {
 
 class CausalLM;
+class Model;
+class ScriptModel;
 class SequenceClassifier;
-class Transformer;
 class Tokenizer;
 class Method;
 
@@ -50,7 +51,7 @@ class Trainer {
   // Writes the adapter, the resolved config; the log is written while training.
   void save() const;
 
-  Transformer& model() { return *model_; }
+  Model& model() { return *model_; }
   const ParameterCounts& counts() const { return counts_; }
   // Full fine-tuning: save() writes a whole model directory instead of an adapter.
   bool writes_model() const;
@@ -58,14 +59,16 @@ class Trainer {
  private:
   double evaluate_held_out(int64_t step);
   void load_classification_data(int64_t max_length);
+  void check_script_task() const;
   std::optional<ClassificationReport> classify_held_out(int64_t step);
   void log_json(const nlohmann::json& record);
 
   RunConfig config_;
   torch::Device device_{torch::kCPU};
-  std::shared_ptr<Transformer> model_;
-  CausalLM* causal_lm_ = nullptr;             // model_ as a decoder, or null
+  std::shared_ptr<Model> model_;
   SequenceClassifier* classifier_ = nullptr;  // model_ as an encoder classifier, or null
+  ScriptModel* script_ = nullptr;             // model_ as a TorchScript module of unknown architecture, or null
+  bool head_classifies_ = false;              // classification by a head's class logits (else rank classification)
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Method> method_;
   std::vector<Example> train_examples_, eval_examples_;

@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <regex>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 
@@ -29,6 +32,32 @@ inline void expect_one_line_error(const CommandResult& result, const std::string
   last = last.substr(last.rfind('\n') == std::string::npos ? 0 : last.rfind('\n') + 1);
   EXPECT_EQ(last.rfind("error: ", 0), 0u) << result.output;
   EXPECT_NE(last.find(phrase), std::string::npos) << result.output;
+}
+
+// Sentences from the fixture vocabulary whose label is decided by one sentiment word.
+inline std::string sentiment_jsonl(int count, uint32_t seed) {
+  const std::vector<std::string> positive = {"good", "great", "wonderful", "fun", "best"};
+  const std::vector<std::string> negative = {"bad", "awful", "terrible", "boring", "worst"};
+  const std::vector<std::string> subjects = {"the movie", "the film", "the plot", "the story", "this music"};
+  const std::vector<std::string> adverbs = {"very", "really", "quite", "so", "too"};
+  std::mt19937 random(seed);
+  std::string lines;
+  for (int i = 0; i < count; ++i) {
+    bool good = random() % 2 == 0;
+    const auto& words = good ? positive : negative;
+    std::string text = subjects[random() % 5] + " was " + adverbs[random() % 5] + " " + words[random() % 5] + " .";
+    lines += nlohmann::json{{"text", text}, {"label", good ? "positive" : "negative"}}.dump() + "\n";
+  }
+  return lines;
+}
+
+// "accuracy 0.9000 | ... (N examples; majority class 'x' 0.5500)" -> (accuracy, majority accuracy)
+inline std::pair<double, double> parse_accuracy(const std::string& line) {
+  std::smatch match;
+  if (!std::regex_search(line, match, std::regex("accuracy ([0-9.]+) .*majority class '[^']*' ([0-9.]+)\\)"))) {
+    return {-1, -1};
+  }
+  return {std::stod(match[1]), std::stod(match[2])};
 }
 
 }  // namespace peft::test

@@ -4,41 +4,15 @@
 // are one line.
 #include <gtest/gtest.h>
 
-#include <random>
-
 #include "cli_testing.h"
 
 namespace peft {
 namespace {
 
 using test::expect_one_line_error;
+using test::parse_accuracy;
+using test::sentiment_jsonl;
 using test::tool;
-
-// Sentences from the fixture vocabulary whose label is decided by one sentiment word.
-std::string sentiment_jsonl(int count, uint32_t seed) {
-  const std::vector<std::string> positive = {"good", "great", "wonderful", "fun", "best"};
-  const std::vector<std::string> negative = {"bad", "awful", "terrible", "boring", "worst"};
-  const std::vector<std::string> subjects = {"the movie", "the film", "the plot", "the story", "this music"};
-  const std::vector<std::string> adverbs = {"very", "really", "quite", "so", "too"};
-  std::mt19937 random(seed);
-  std::string lines;
-  for (int i = 0; i < count; ++i) {
-    bool good = random() % 2 == 0;
-    const auto& words = good ? positive : negative;
-    std::string text = subjects[random() % 5] + " was " + adverbs[random() % 5] + " " + words[random() % 5] + " .";
-    lines += nlohmann::json{{"text", text}, {"label", good ? "positive" : "negative"}}.dump() + "\n";
-  }
-  return lines;
-}
-
-// "accuracy 0.9000 | ... (N examples; majority class 'x' 0.5500)" -> (accuracy, majority accuracy)
-std::pair<double, double> parse_accuracy(const std::string& line) {
-  std::smatch match;
-  if (!std::regex_search(line, match, std::regex("accuracy ([0-9.]+) .*majority class '[^']*' ([0-9.]+)\\)"))) {
-    return {-1, -1};
-  }
-  return {std::stod(match[1]), std::stod(match[2])};
-}
 
 TEST(ClassificationEndToEnd, BertHeadLearnsAndEvalAgrees) {
   std::string work = test::temp_dir("e2e-bert-cls");

@@ -318,6 +318,21 @@ TEST(RunConfig, UnknownMethodNamesTheMethodKeyLine) {
       << message;
 }
 
+TEST(RunConfig, TorchScriptKeysAreForArchives) {
+  auto run = [](const std::string& path, const std::string& extra) {
+    return "model:\n  path: " + path + "\n" + extra + "data:\n  train: t\npeft:\n  method: lora\noutput:\n  dir: o\n";
+  };
+  EXPECT_EQ(load_error(run("/m", "  arch: custom\n")),
+            "RUN:3: model.arch: is only used with a TorchScript archive (a .pt file)");
+  EXPECT_EQ(load_error(run("/m.pt", "  output: scores\n")),
+            "RUN:3: model.output: expected one of logits, loss, got 'scores'");
+  auto config = RunConfig::load(write_config(run("/m.pt", "  arch: custom\n  output: loss\n")));
+  EXPECT_EQ(config.model.arch, "custom");
+  EXPECT_EQ(config.model.output, "loss");
+  EXPECT_NE(config.resolved_yaml.find("output: loss"), std::string::npos);
+  EXPECT_EQ(RunConfig::load(write_config(run("/m", ""))).resolved_yaml.find("arch"), std::string::npos);
+}
+
 TEST(RunConfig, ResolvedYamlRoundTrips) {
   std::string path = write_config(kFull);
   RunConfig first = RunConfig::load(path, {"train.max_steps=7", "peft.target_modules=[q_proj, v_proj]",

@@ -5,9 +5,11 @@
 #include <memory>
 #include <string>
 
+#include "config/section.h"
 #include "core/error.h"
 #include "data/batch.h"
 #include "models/loader.h"
+#include "peft/registry.h"
 #include "test_util.h"
 #include "train/loss.h"
 
@@ -16,6 +18,17 @@ namespace peft::test {
 inline std::shared_ptr<CausalLM> fixture_model(const std::string& name = "llama_gqa_tied",
                                                const std::string& dtype = "float32") {
   return load_model(fixture("llama/" + name), {dtype, "cpu"});
+}
+
+// A method from its `peft` mapping, as YAML ("{method: lora, r: 4}").
+inline std::unique_ptr<Method> method_from_yaml(const std::string& yaml) {
+  auto section = Section::from_yaml_string(yaml, "test.yaml", "peft");
+  std::string name;
+  section.require("method", name);
+  const auto& entry = find_method(name);
+  auto options = entry.make_options();
+  options->read(section);
+  return entry.make_method(options);
 }
 
 inline torch::Tensor sample_ids() { return torch::tensor({{1, 5, 9, 3, 7, 11, 2, 4}, {1, 8, 6, 10, 12, 3, 5, 9}}); }

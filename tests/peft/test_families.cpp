@@ -4,9 +4,9 @@
 // loss, and the saved adapter reloads onto a fresh model giving bit-identical outputs.
 #include <gtest/gtest.h>
 
-#include "config/section.h"
 #include "data/batch.h"
 #include "data/dataset.h"
+#include "method_testing.h"
 #include "models/loader.h"
 #include "peft/adapter_io.h"
 #include "peft/classifier_head.h"
@@ -17,6 +17,8 @@
 namespace peft {
 namespace {
 
+using test::method_from_yaml;
+
 struct FamilyCase {
   std::string model;   // fixture directory under tests/fixtures
   std::string method;  // the `peft` section as YAML
@@ -24,16 +26,6 @@ struct FamilyCase {
 };
 
 std::ostream& operator<<(std::ostream& out, const FamilyCase& c) { return out << c.label; }
-
-std::unique_ptr<Method> method_from_yaml(const std::string& yaml) {
-  auto section = Section::from_yaml_string(yaml, "test.yaml", "peft");
-  std::string name;
-  section.require("method", name);
-  const auto& entry = find_method(name);
-  auto options = entry.make_options();
-  options->read(section);
-  return entry.make_method(options);
-}
 
 std::shared_ptr<Transformer> load(const std::string& fixture) {
   return load_transformer(test::fixture(fixture), {"float32", "cpu", 3});

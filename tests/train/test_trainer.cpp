@@ -36,7 +36,7 @@ RunConfig small_run(const std::string& tag, std::vector<std::string> overrides =
   return RunConfig::load(config, overrides);
 }
 
-std::map<std::string, torch::Tensor> base_weights(Transformer& model) {
+std::map<std::string, torch::Tensor> base_weights(Model& model) {
   std::map<std::string, torch::Tensor> out;
   for (const auto& item : model.named_parameters()) {
     if (!item.value().requires_grad()) out[item.key()] = item.value().detach().clone();
