@@ -176,8 +176,13 @@ std::shared_ptr<Model> load_base_model(const std::string& path, const LoadOption
     return load_family(*config, ScriptTensors(module, path), path, options,
                        " (set model.arch: custom to train it as a module of unknown architecture)");
   }
-  return std::make_shared<ScriptModel>(std::move(module), path, options.output, resolve_device(options.device),
-                                       parse_dtype(options.dtype));
+  auto model = std::make_shared<ScriptModel>(std::move(module), path, options.output, resolve_device(options.device),
+                                             parse_dtype(options.dtype));
+  spdlog::info(
+      "{}: a TorchScript module of unknown architecture ({}), {} linear layer(s): lora, ia3, bitfit and full "
+      "apply",
+      path, options.arch == "custom" ? "model.arch: custom" : "no config.json with it", model->projections().size());
+  return model;
 }
 
 std::shared_ptr<Transformer> load_transformer(const std::string& path, const LoadOptions& options) {

@@ -295,6 +295,16 @@ TEST(CustomArchive, BadArchivesAndContractsAreRefusedInOneLine) {
   EXPECT_NE(error(stories_pt("scripted"), "gpt2").find("config.json says model_type llama"), std::string::npos);
 }
 
+TEST(CustomArchive, AForwardTheModuleRefusesIsOneLineNamingTheBatch) {
+  auto model = custom("gru_lm");
+  Batch batch = sample_batch();
+  batch.input_ids[0][1] = 600;  // past the embedding's 512 rows
+  auto message = test::error_of([&] { model->forward(batch); });
+  EXPECT_NE(message.find("gru_lm.pt: forward failed on a batch of shape [2, 8]: "), std::string::npos) << message;
+  EXPECT_NE(message.find("index out of range"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
 TEST(CustomArchive, MethodsThatNeedTheArchitectureSaySoAndNameThoseThatApply) {
   for (const std::string peft :
        {"{method: prefix_tuning, num_virtual_tokens: 4}", "{method: prompt_tuning, num_virtual_tokens: 4}",

@@ -87,13 +87,40 @@ bool has_calls(torch::jit::Block* block) {
   return false;
 }
 
+using LinearSites = std::map<std::string, std::vector<Node*>>;
+
+// The linear layers of an inlined graph: aten::linear calls whose weight (and bias, if any) are a submodule's
+// `weight` and `bias` attributes, by submodule path (a layer may be called more than once).
+LinearSites linear_sites(torch::jit::Graph& graph) {
+  Value* self = graph.inputs()[0];
+  std::vector<Node*> linears;
+  collect_linears(graph.block(), linears);
+  LinearSites sites;
+  for (Node* node : linears) {
+    std::string weight = attribute_path(node->input(1), self);
+    if (weight.empty() || !ends_with(weight, ".weight")) continue;
+    std::string module_path = weight.substr(0, weight.size() - 7);
+    Value* bias = node->input(2);
+    bool no_bias = bias->type()->kind() == c10::TypeKind::NoneType;
+    if (!no_bias && attribute_path(bias, self) != module_path + ".bias") continue;
+    sites[module_path].push_back(node);
+  }
+  return sites;
+}
+
 std::string shape_string(c10::IntArrayRef shape) {
   std::string out = "[";
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
   return out + "]";
 }
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+// What went wrong in a TorchScript error: its last line ("RuntimeError: mat1 and mat2 shapes cannot be ..."), after
+// the interpreter's traceback.
+std::string last_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  size_t newline = text.rfind('\n');
+  return newline == std::string::npos ? text : text.substr(newline + 1);
+}
 
 // The tensor a module output stands for: itself, the first element of a tuple, or a dict's `key`.
 torch::Tensor output_tensor(const torch::jit::IValue& value, const std::string& key, const std::string& where) {
@@ -122,12 +149,24 @@ ScriptModel::ScriptModel(torch::jit::Module module, std::string path, const std:
   config_.max_position_embeddings = std::numeric_limits<int32_t>::max();
   module_.to(device);
   if (dtype != torch::kFloat) module_.to(dtype);
-
   auto method = module_.find_method("forward");
   check(method.has_value(), path_ + ": the TorchScript module has no forward method");
+  std::string signature = bind_arguments(method->function().getSchema(), declared_output);
 
-  // Arguments, bound by name; the first is the token ids whatever it is called.
-  const auto& schema = method->function().getSchema();
+  // The graph with every call inlined, so that each linear layer is an aten::linear on a submodule's weight.
+  auto graph = method->graph()->copy();
+  for (int pass = 0; pass < 64 && has_calls(graph->block()); ++pass) torch::jit::Inline(*graph);
+  auto sites = linear_sites(*graph);
+  auto projections = adopt_parameters(sites);
+  rewrite_linears(*graph, sites, projections);
+  forward_ = std::make_unique<torch::jit::GraphFunction>(c10::QualifiedName("peft_forward"), graph, nullptr);
+  probe_output(signature, declared_output, device);
+  freeze();
+}
+
+// Arguments are bound by name; the first is the token ids whatever it is called. Returns the signature, for
+// messages.
+std::string ScriptModel::bind_arguments(const c10::FunctionSchema& schema, const std::string& declared_output) {
   std::string signature;
   for (size_t i = 1; i < schema.arguments().size(); ++i) {
     const auto& argument = schema.arguments()[i];
@@ -159,25 +198,12 @@ ScriptModel::ScriptModel(torch::jit::Module module, std::string path, const std:
           path_ + ": model.output: loss, but forward(" + signature +
               ") takes no labels (name the argument `labels`, or make it the second)");
   }
+  return signature;
+}
 
-  // The graph with every call inlined, so that each linear layer is an aten::linear on a submodule's weight.
-  auto graph = method->graph()->copy();
-  for (int pass = 0; pass < 64 && has_calls(graph->block()); ++pass) torch::jit::Inline(*graph);
-  Value* self = graph->inputs()[0];
-  std::vector<Node*> linears;
-  collect_linears(graph->block(), linears);
-  std::map<std::string, std::vector<Node*>> sites;  // module path -> its calls (a layer may be called twice)
-  for (Node* node : linears) {
-    std::string weight = attribute_path(node->input(1), self);
-    if (weight.empty() || !ends_with(weight, ".weight")) continue;
-    std::string module_path = weight.substr(0, weight.size() - 7);
-    Value* bias = node->input(2);
-    bool no_bias = bias->type()->kind() == c10::TypeKind::NoneType;
-    if (!no_bias && attribute_path(bias, self) != module_path + ".bias") continue;
-    sites[module_path].push_back(node);
-  }
-
-  // The module's parameters under their own paths: a Projection per linear layer, plain modules elsewhere.
+// The module's parameters under their own paths in this module tree: a Projection (sharing the module's tensors)
+// per linear layer, plain modules elsewhere. Returns the projections by module path.
+std::map<std::string, Projection> ScriptModel::adopt_parameters(const LinearSites& sites) {
   torch::NoGradGuard no_grad;
   std::map<std::string, std::shared_ptr<torch::nn::Module>> nodes{{"", nullptr}};
   std::function<torch::nn::Module&(const std::string&)> node_at =
@@ -215,34 +241,40 @@ ScriptModel::ScriptModel(torch::jit::Module module, std::string path, const std:
         path_ +
             ": found no linear layer (nn.Linear submodule) in its forward graph, so LoRA, (IA)³ and BitFit have "
             "nothing to attach to");
+  return projections_by_path;
+}
 
-  // Each linear call becomes peft::project(x, site), which runs the layer's Projection and its hooks.
+// Each linear call becomes peft::project(x, site), which runs the layer's Projection and its hooks; the head is
+// the layer whose result forward returns directly (alone or first in a tuple).
+void ScriptModel::rewrite_linears(torch::jit::Graph& graph, const LinearSites& sites,
+                                  const std::map<std::string, Projection>& projections) {
   for (const auto& [module_path, calls] : sites) {
-    auto found = projections_by_path.find(module_path);
-    if (found == projections_by_path.end()) continue;  // its weight is not a parameter: left as it is
+    auto found = projections.find(module_path);
+    if (found == projections.end()) continue;  // its weight is not a parameter: left as it is
     int64_t site = SiteTable::instance().add(found->second);
     site_ids_.push_back(site);
     for (Node* node : calls) {
       torch::jit::WithInsertPoint insert_point(node);
       Value* result =
-          graph->insert(c10::Symbol::fromQualString("peft::project"), {node->input(0), torch::jit::NamedValue(site)});
+          graph.insert(c10::Symbol::fromQualString("peft::project"), {node->input(0), torch::jit::NamedValue(site)});
       node->output()->replaceAllUsesWith(result);
       node->destroy();
     }
   }
-  torch::jit::EliminateDeadCode(graph);
-  // The output head: the layer whose result forward returns directly (alone or first in a tuple).
-  Value* returned = graph->outputs()[0];
+  torch::jit::EliminateDeadCode(graph.block());
+  Value* returned = graph.outputs()[0];
   if (returned->node()->kind() == torch::jit::prim::TupleConstruct) returned = returned->node()->input(0);
   if (returned->node()->kind() == c10::Symbol::fromQualString("peft::project")) {
     int64_t site = returned->node()->input(1)->node()->i(torch::jit::attr::value);
-    for (const auto& [module_path, projection] : projections_by_path) {
+    for (const auto& [module_path, projection] : projections) {
       if (projection.ptr() == SiteTable::instance().get(site).ptr()) head_path_ = module_path;
     }
   }
-  forward_ = std::make_unique<torch::jit::GraphFunction>(c10::QualifiedName("peft_forward"), graph, nullptr);
+}
 
-  // A probe tells the output's kind and sizes, and that the signature works at all.
+// A probe batch tells the output's kind and sizes, and that the signature works at all.
+void ScriptModel::probe_output(const std::string& signature, const std::string& declared_output,
+                               const torch::Device& device) {
   Batch probe;
   probe.input_ids = torch::zeros({1, 2}, torch::TensorOptions().dtype(torch::kLong).device(device));
   probe.attention_mask = torch::ones_like(probe.input_ids);
@@ -254,9 +286,8 @@ ScriptModel::ScriptModel(torch::jit::Module module, std::string path, const std:
   torch::Tensor out;
   try {
     out = forward(probe);
-  } catch (const c10::Error& e) {
-    throw Error(path_ + ": forward(" + signature + ") failed on a probe batch of shape [1, 2] under model.output: " +
-                declared_output + ": " + first_line(e.what_without_backtrace()));
+  } catch (const Error& e) {
+    throw Error(std::string(e.what()) + " (forward(" + signature + ") under model.output: " + declared_output + ")");
   }
   module_.train(was_training);
   if (declared_output == "loss") {
@@ -275,7 +306,6 @@ ScriptModel::ScriptModel(torch::jit::Module module, std::string path, const std:
     if (output_ == Output::token_logits) config_.vocab_size = out.size(2);
     if (output_ == Output::class_logits) config_.num_labels = out.size(1);
   }
-  freeze();
 }
 
 ScriptModel::~ScriptModel() {
@@ -309,7 +339,18 @@ std::vector<torch::jit::IValue> ScriptModel::arguments(const Batch& batch) const
 torch::Tensor ScriptModel::forward(const Batch& batch) {
   // The graph runs as written (no fusion or specialisation), so results equal the module's own forward.
   torch::jit::GraphOptimizerEnabledGuard plain(false);
-  auto out = (*forward_)(arguments(batch));
+  torch::jit::IValue out;
+  try {
+    out = (*forward_)(arguments(batch));
+  } catch (const Error&) {
+    throw;
+  } catch (const c10::Error& e) {  // the module's own code refused the batch
+    throw Error(path_ + ": forward failed on a batch of shape " + shape_string(batch.input_ids.sizes()) + ": " +
+                last_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // the interpreter reports errors in the module's code as runtime errors
+    throw Error(path_ + ": forward failed on a batch of shape " + shape_string(batch.input_ids.sizes()) + ": " +
+                last_line(e.what()));
+  }
   return output_tensor(out, output_ == Output::loss ? "loss" : "logits", path_);
 }
 

@@ -14,6 +14,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,12 @@ class ScriptModel : public Model {
 
  private:
   enum class Role { input_ids, attention_mask, token_type_ids, labels, default_value };
+  using LinearSites = std::map<std::string, std::vector<torch::jit::Node*>>;
+  std::string bind_arguments(const c10::FunctionSchema& schema, const std::string& declared_output);
+  std::map<std::string, Projection> adopt_parameters(const LinearSites& sites);
+  void rewrite_linears(torch::jit::Graph& graph, const LinearSites& sites,
+                       const std::map<std::string, Projection>& projections);
+  void probe_output(const std::string& signature, const std::string& declared_output, const torch::Device& device);
   std::vector<torch::jit::IValue> arguments(const Batch& batch) const;
 
   torch::jit::Module module_;
