@@ -7,6 +7,7 @@ packages=(
   libtorch-dev libopenblas0-openmp   # LibTorch 1.13 (CPU); OpenBLAS, without which matmuls use the slow reference BLAS
   libcli11-dev libspdlog-dev libyaml-cpp-dev libsentencepiece-dev nlohmann-json3-dev libgtest-dev
   libpcre2-dev libutf8proc-dev        # tokenizer.json: pre-tokenizer regexes, Unicode normalisation
+  jq                                  # scripts/sweep.sh reads the tools' JSON results
 )
 
 missing=()

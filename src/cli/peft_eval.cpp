@@ -1,8 +1,12 @@
 // peft-eval --model DIR [--adapter DIR] --data FILE [--per-example OUT.jsonl]
 // peft-eval --model DIR [--adapter DIR] --data FILE --task classification [--template T] [--verbalizers W ...]
 //           [--label-names N ...] [--predictions OUT.jsonl]
+// peft-eval --model DIR [--adapter DIR] --data FILE --task generation [--template T] [--stop S ...]
+//           [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--predictions OUT.jsonl]
 // peft-eval --model DIR [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]
-// Measures held-out loss and perplexity, classification metrics (rank classification), or generates a continuation.
+// Measures held-out loss and perplexity, classification metrics (rank classification or a head), generation metrics
+// (BLEU, ROUGE-L, exact match against one or more references), or generates a continuation. --json FILE writes
+// every number of the evaluation.
 // For classification the template, verbalisers, label names and max length default to those the adapter was
 // trained with (its run_config.yaml), then to the built-in defaults.
 #include <CLI/CLI.hpp>
@@ -20,6 +24,7 @@
 #include "eval/classify.h"
 #include "eval/evaluator.h"
 #include "eval/generate.h"
+#include "eval/generation_task.h"
 #include "io/atomic_file.h"
 #include "io/tokenizer.h"
 #include "models/loader.h"
@@ -45,13 +50,20 @@ int main(int argc, char** argv) {
       ->needs(data);
   std::string task = "language_modeling", template_text, predictions_path;
   std::vector<std::string> verbalizers, label_names;
-  app.add_option("--task", task, "language_modeling (loss, perplexity) | classification (accuracy, F1, MCC)")
-      ->check(CLI::IsMember({"language_modeling", "classification"}))
+  app.add_option("--task", task,
+                 "language_modeling (loss, perplexity) | classification (accuracy, F1, MCC) | generation (BLEU, "
+                 "ROUGE-L, exact match)")
+      ->check(CLI::IsMember({"language_modeling", "classification", "generation"}))
       ->needs(data);
-  app.add_option("--template", template_text, "classification prompt with {text} / {text_a} / {text_b}");
+  app.add_option("--template", template_text,
+                 "classification prompt with {text} / {text_a} / {text_b}; generation prompt with {source}");
+  std::vector<std::string> stop;
+  app.add_option("--stop", stop, "generation: cut each output at the first of these strings")->needs(data);
+  std::string json_path;
+  app.add_option("--json", json_path, "write every number of the evaluation to this JSON file");
   app.add_option("--verbalizers", verbalizers, "label words, one per label in label order");
   app.add_option("--label-names", label_names, "label order (default: the task's customary order)");
-  app.add_option("--predictions", predictions_path, "classification: write one JSON line per example");
+  app.add_option("--predictions", predictions_path, "classification / generation: write one JSON line per example");
   app.add_option("--max-length", max_length, "tokens per example / window")->check(CLI::Range(2, 1 << 20));
   app.add_option("--batch-size", batch_size, "examples per batch")->check(CLI::PositiveNumber);
   app.add_option("--max-new-tokens", generation.max_new_tokens, "tokens to generate")->check(CLI::NonNegativeNumber);
@@ -71,9 +83,16 @@ int main(int argc, char** argv) {
 
   return peft::run_main([&] {
     peft::check(!data_path.empty() || !prompt.empty(), "give --data FILE to measure loss or --prompt TEXT to generate");
-    peft::check(task == "classification" ||
-                    (template_text.empty() && verbalizers.empty() && label_names.empty() && predictions_path.empty()),
-                "--template, --verbalizers, --label-names and --predictions need --task classification");
+    peft::check(task == "classification" || (verbalizers.empty() && label_names.empty()),
+                "--verbalizers and --label-names need --task classification");
+    peft::check(task != "language_modeling" || (template_text.empty() && predictions_path.empty()),
+                "--template and --predictions need --task classification or generation");
+    peft::check(task == "generation" || stop.empty(), "--stop needs --task generation");
+    // Every number printed also goes to --json FILE.
+    nlohmann::json numbers = {{"model", model_dir}, {"adapter", adapter_dir}, {"data", data_path}, {"task", task}};
+    auto write_numbers = [&] {
+      if (!json_path.empty()) peft::write_file_atomic(json_path, numbers.dump(2) + "\n");
+    };
     peft::configure_threads(threads);
     // What the adapter was trained with, unless given here.
     std::string run_config = adapter_dir.empty() ? "" : adapter_dir + "/run_config.yaml";
@@ -124,6 +143,11 @@ int main(int argc, char** argv) {
         report = peft::rank_classify(*model, set, candidates, batch_size, tokenizer->pad_id(), device_used);
       }
       std::printf("%s\n", peft::format_report(report).c_str());
+      const auto& m = report.metrics;
+      numbers["metrics"] = {{"accuracy", m.accuracy}, {"f1", m.f1},
+                            {"macro_f1", m.macro_f1}, {"matthews", m.matthews},
+                            {"examples", m.examples}, {"majority_accuracy", report.majority_accuracy}};
+      write_numbers();
       if (!predictions_path.empty()) {
         std::string lines;
         for (size_t i = 0; i < set.examples.size(); ++i) {
@@ -163,12 +187,56 @@ int main(int argc, char** argv) {
       peft::check(causal != nullptr, "--prompt: generation needs a causal LM of a family the tool knows; " +
                                          model->description() + " is not one (--data measures its loss)");
       auto generated = peft::generate_batch(*causal, batch, generation);
+      numbers["outputs"] = nlohmann::json::array();
       for (size_t i = 0; i < batch.size(); ++i) {
         auto& tokens = generated[i];
         if (!tokens.empty() && tokens.back() == tokenizer->eos_id()) tokens.pop_back();
         std::vector<int64_t> all(batch[i].begin() + 1, batch[i].end());
         all.insert(all.end(), tokens.begin(), tokens.end());
         std::printf("%s%s\n", i > 0 ? "\n" : "", tokenizer->decode(all).c_str());
+        numbers["outputs"].push_back(tokenizer->decode(tokens));
+      }
+      write_numbers();
+      return 0;
+    }
+
+    if (task == "generation") {
+      auto* causal = dynamic_cast<peft::CausalLM*>(model.get());
+      peft::check(causal != nullptr, "--task generation needs a causal LM of a family the tool knows; " +
+                                         model->description() + " is not one");
+      auto set = peft::load_generation_set(data_path);
+      if (template_text.empty()) template_text = peft::default_generation_template(set);
+      generation.eos_id = tokenizer->eos_id();
+      auto report = peft::evaluate_generation(*causal, *tokenizer, set, template_text, stop, generation, batch_size);
+      std::printf("%s\n", peft::format_report(report).c_str());
+      const auto& b = report.bleu;
+      numbers["metrics"] = {{"bleu", b.score},
+                            {"bleu_precisions", b.precisions},
+                            {"brevity_penalty", b.brevity_penalty},
+                            {"hypothesis_length", b.hypothesis_length},
+                            {"reference_length", b.reference_length},
+                            {"rouge_l", report.rouge_l},
+                            {"exact_match", report.exact_match},
+                            {"examples", report.outputs.size()}};
+      numbers["generation"] = {{"template", template_text},
+                               {"stop", stop},
+                               {"max_new_tokens", generation.max_new_tokens},
+                               {"temperature", generation.temperature},
+                               {"top_p", generation.top_p},
+                               {"top_k", generation.top_k},
+                               {"seed", generation.seed}};
+      write_numbers();
+      if (!predictions_path.empty()) {
+        std::string lines;
+        for (size_t i = 0; i < set.examples.size(); ++i) {
+          lines += nlohmann::json{{"index", i},
+                                  {"source", set.examples[i].source},
+                                  {"output", report.outputs[i]},
+                                  {"references", set.examples[i].references}}
+                       .dump() +
+                   "\n";
+        }
+        peft::write_file_atomic(predictions_path, lines);
       }
       return 0;
     }
@@ -178,6 +246,11 @@ int main(int argc, char** argv) {
     auto result = peft::evaluate(*model, examples, batch_size, tokenizer->pad_id(), device_used);
     std::printf("loss: %.4f  perplexity: %.4f  (%ld scored tokens, %ld examples)\n", result.loss, result.perplexity,
                 long(result.tokens), long(result.examples));
+    numbers["metrics"] = {{"loss", result.loss},
+                          {"perplexity", result.perplexity},
+                          {"tokens", result.tokens},
+                          {"examples", result.examples}};
+    write_numbers();
     if (!per_example_path.empty()) {
       std::string lines;
       for (const auto& example : result.per_example) {
