@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/generation.h"
 #include "io/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -147,6 +148,23 @@ std::vector<Example> load_text(const std::string& contents, const Tokenizer& tok
   return examples;
 }
 
+// A generation set (data/generation.h): every reference is a completion of its example's prompt, formatted with the
+// template peft-eval --task generation prompts with.
+std::vector<Example> load_generation_examples(const std::string& path, const Tokenizer& tokenizer, int64_t max_length) {
+  auto set = load_generation_set(path);
+  std::string template_text = default_generation_template(set);
+  std::vector<Example> examples;
+  for (const auto& item : set.examples) {
+    for (const auto& reference : item.references) {
+      Example example;
+      record_to_example({{"prompt", generation_prompt(template_text, item)}, {"completion", reference}}, tokenizer,
+                        max_length, example);
+      examples.push_back(std::move(example));
+    }
+  }
+  return examples;
+}
+
 }  // namespace
 
 std::vector<Example> load_examples(const std::string& path, const Tokenizer& tokenizer, int64_t max_length) {
@@ -154,16 +172,17 @@ std::vector<Example> load_examples(const std::string& path, const Tokenizer& tok
   std::error_code error;
   check(fs::exists(path, error), "data file not found: " + path);
   std::string extension = lower_extension(path);
-  check(extension == ".jsonl" || extension == ".json" || extension == ".txt",
-        "unsupported data file " + path + ": expected a .jsonl, .json or .txt file");
-  std::string contents = read_file(path);
+  check(extension == ".jsonl" || extension == ".json" || extension == ".txt" || extension == ".csv",
+        "unsupported data file " + path + ": expected a .jsonl, .json, .txt or .csv (E2E NLG) file");
   std::vector<Example> examples;
-  if (extension == ".jsonl")
-    examples = load_json_lines(path, contents, tokenizer, max_length);
+  if (extension == ".csv")
+    examples = load_generation_examples(path, tokenizer, max_length);
+  else if (extension == ".jsonl")
+    examples = load_json_lines(path, read_file(path), tokenizer, max_length);
   else if (extension == ".json")
-    examples = load_json(path, contents, tokenizer, max_length);
+    examples = load_json(path, read_file(path), tokenizer, max_length);
   else
-    examples = load_text(contents, tokenizer, max_length);
+    examples = load_text(read_file(path), tokenizer, max_length);
   check(!examples.empty(), path + ": no examples (empty data set)");
 
   // Prompts that fill max_length leave nothing to learn from; say so rather than train on nothing.

@@ -3,6 +3,8 @@
 //   .jsonl {"prompt": ..., "completion": ...} BOS + prompt + completion + EOS, loss on completion and EOS only
 //   .txt                                      the whole file as one token stream (BOS + text + EOS) cut into
 //                                             consecutive windows of max_length tokens
+//   .csv mr,ref (E2E NLG, data/generation.h)  one prompt/completion example per reference: prompt "MR\n" (the
+//                                             template peft-eval --task generation uses), completion the reference
 // Labels are aligned with input_ids (HF convention): label[t] is the target for the prediction made at t-1;
 // -100 marks tokens that take no loss. The loss shifts them.
 #pragma once

@@ -89,6 +89,19 @@ TEST(Dataset, PromptCompletionScoresOnlyCompletionAndEos) {
   EXPECT_EQ(examples[0].labels, concat({ignored(1 + prompt.size()), completion, {2}}));
 }
 
+TEST(Dataset, E2eCsvGivesOnePromptCompletionExamplePerReference) {
+  REQUIRE_TOKENIZER(tokenizer);
+  std::string path = write_text(temp_dir("data") + "/e2e.csv",
+                                "mr,ref\n\"name[Lily], eatType[pub]\",Lily is a pub.\n"
+                                "\"name[Lily], eatType[pub]\",A pub called Lily.\n\"name[Tom]\",Tom.\n");
+  auto examples = load_examples(path, tokenizer, 512);
+  ASSERT_EQ(examples.size(), 3u);
+  auto prompt = tokenizer.encode("name[Lily], eatType[pub]\n");
+  auto completion = tokenizer.encode("A pub called Lily.");
+  EXPECT_EQ(examples[1].input_ids, concat({{1}, prompt, completion, {2}}));
+  EXPECT_EQ(examples[1].labels, concat({ignored(1 + prompt.size()), completion, {2}}));
+}
+
 TEST(Dataset, PromptCompletionWinsOverTextWhenBothArePresent) {
   ByteTokenizer tokenizer;
   std::string path = write_text(temp_dir("data") + "/both.jsonl", R"({"text": "ab", "prompt": "p", "completion": "c"})"
@@ -189,10 +202,10 @@ TEST(Dataset, MissingFileIsAnError) {
 
 TEST(Dataset, UnknownExtensionIsAnErrorListingTheSupportedOnes) {
   ByteTokenizer tokenizer;
-  std::string path = write_text(temp_dir("data") + "/train.csv", "text\nhello\n");
+  std::string path = write_text(temp_dir("data") + "/train.parquet", "text\nhello\n");
   std::string message = error_of(path, tokenizer);
   EXPECT_NE(message.find(path), std::string::npos) << message;
-  for (const char* extension : {".jsonl", ".json", ".txt"})
+  for (const char* extension : {".jsonl", ".json", ".txt", ".csv"})
     EXPECT_NE(message.find(extension), std::string::npos) << message;
 }
 
