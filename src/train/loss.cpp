@@ -103,11 +103,20 @@ ScoredPositions scored_positions(const torch::Tensor& labels) {
   return {flat_index, next.index_select(0, flat_index), torch::div(flat_index, length - 1, "floor")};
 }
 
-torch::Tensor causal_lm_loss(CausalLM& model, const Batch& batch) {
+namespace {
+
+// The final hidden states (N, d) of the positions that predict a scored token.
+torch::Tensor scored_hidden_rows(CausalLM& model, const Batch& batch, const ScoredPositions& scored) {
   auto hidden = model.hidden_states(batch.input_ids, batch.attention_mask);  // (B, T, d)
   int64_t length = hidden.size(1), dim = hidden.size(2);
+  return hidden.narrow(1, 0, length - 1).reshape({-1, dim}).index_select(0, scored.flat_index);
+}
+
+}  // namespace
+
+torch::Tensor causal_lm_loss(CausalLM& model, const Batch& batch) {
   auto scored = scored_positions(batch.labels);
-  auto rows = hidden.narrow(1, 0, length - 1).reshape({-1, dim}).index_select(0, scored.flat_index);  // (N, d)
+  auto rows = scored_hidden_rows(model, batch, scored);  // (N, d)
   auto head = model.head();
   if (!head->hooks().empty() || head->bias.defined()) {
     // A head adapted by a method goes through its projection; the logits then exist in full.
@@ -132,10 +141,8 @@ torch::Tensor scored_token_nll(Model& model, const Batch& batch) {
   if (auto* script = dynamic_cast<ScriptModel*>(&model)) return script->scored_nll(batch);
   auto* causal = dynamic_cast<CausalLM*>(&model);
   check(causal != nullptr, model.description() + " classifies with its head; it does not score tokens");
-  auto hidden = causal->hidden_states(batch.input_ids, batch.attention_mask);
-  int64_t length = hidden.size(1), dim = hidden.size(2);
   auto scored = scored_positions(batch.labels);
-  auto rows = hidden.narrow(1, 0, length - 1).reshape({-1, dim}).index_select(0, scored.flat_index);
+  auto rows = scored_hidden_rows(*causal, batch, scored);
   auto head = causal->head();
   if (head->hooks().empty() && !head->bias.defined()) return token_nll(rows, head->weight, scored.targets);
   return torch::nn::functional::cross_entropy(head->forward(rows).to(torch::kFloat), scored.targets,

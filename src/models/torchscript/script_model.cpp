@@ -139,6 +139,12 @@ torch::Tensor output_tensor(const torch::jit::IValue& value, const std::string& 
               ", not a tensor, a tuple starting with one or a dict with '" + key + "'");
 }
 
+// The logits (N, V), float32, of the positions of (B, T, V) logits that predict a scored token.
+torch::Tensor scored_logit_rows(const torch::Tensor& logits, const ScoredPositions& scored) {
+  auto rows = logits.narrow(1, 0, logits.size(1) - 1).reshape({-1, logits.size(2)});
+  return rows.index_select(0, scored.flat_index).to(torch::kFloat);
+}
+
 }  // namespace
 
 ScriptModel::ScriptModel(torch::jit::Module module, std::string path, const std::string& declared_output,
@@ -248,11 +254,13 @@ std::map<std::string, Projection> ScriptModel::adopt_parameters(const LinearSite
 // the layer whose result forward returns directly (alone or first in a tuple).
 void ScriptModel::rewrite_linears(torch::jit::Graph& graph, const LinearSites& sites,
                                   const std::map<std::string, Projection>& projections) {
+  std::map<int64_t, std::string> site_paths;  // for naming the head below
   for (const auto& [module_path, calls] : sites) {
     auto found = projections.find(module_path);
     if (found == projections.end()) continue;  // its weight is not a parameter: left as it is
     int64_t site = SiteTable::instance().add(found->second);
     site_ids_.push_back(site);
+    site_paths[site] = module_path;
     for (Node* node : calls) {
       torch::jit::WithInsertPoint insert_point(node);
       Value* result =
@@ -265,10 +273,7 @@ void ScriptModel::rewrite_linears(torch::jit::Graph& graph, const LinearSites& s
   Value* returned = graph.outputs()[0];
   if (returned->node()->kind() == torch::jit::prim::TupleConstruct) returned = returned->node()->input(0);
   if (returned->node()->kind() == c10::Symbol::fromQualString("peft::project")) {
-    int64_t site = returned->node()->input(1)->node()->i(torch::jit::attr::value);
-    for (const auto& [module_path, projection] : projections) {
-      if (projection.ptr() == SiteTable::instance().get(site).ptr()) head_path_ = module_path;
-    }
+    head_path_ = site_paths.at(returned->node()->input(1)->node()->i(torch::jit::attr::value));
   }
 }
 
@@ -361,17 +366,14 @@ torch::Tensor ScriptModel::loss(const Batch& batch) {
     return torch::nn::functional::cross_entropy(out.to(torch::kFloat), batch.class_labels);
   }
   auto scored = scored_positions(batch.labels);
-  auto rows = out.narrow(1, 0, out.size(1) - 1).reshape({-1, out.size(2)}).index_select(0, scored.flat_index);
-  return torch::nn::functional::cross_entropy(rows.to(torch::kFloat), scored.targets);
+  return torch::nn::functional::cross_entropy(scored_logit_rows(out, scored), scored.targets);
 }
 
 torch::Tensor ScriptModel::scored_nll(const Batch& batch) {
   auto scored = scored_positions(batch.labels);
   if (output_ == Output::token_logits) {
-    auto out = forward(batch);
-    auto rows = out.narrow(1, 0, out.size(1) - 1).reshape({-1, out.size(2)}).index_select(0, scored.flat_index);
     return torch::nn::functional::cross_entropy(
-        rows.to(torch::kFloat), scored.targets,
+        scored_logit_rows(forward(batch), scored), scored.targets,
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   }
   check(output_ == Output::loss, path_ + ": returns class logits, which score classes, not tokens");
