@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/device.h"
+#include "core/process_memory.h"
 #include "data/batch.h"
 #include "models/loader.h"
 #include "peft/lora.h"
@@ -26,21 +27,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-// Peak resident set size of this process (VmHWM), in bytes.
-double peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      double kilobytes;
-      status >> kilobytes;
-      return kilobytes * 1024.0;
-    }
-    std::getline(status, key);
-  }
-  return 0.0;
-}
 
 // The best of several short rounds: on a shared machine the best round is the least disturbed one.
 double matmul_gflops(int64_t n, int rounds, int repeats) {
@@ -64,6 +50,7 @@ double median(std::vector<double> values) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  peft::keep_freed_tensors_in_heap();  // as every tool does (core/process_memory.h)
   CLI::App app{"Training throughput and memory benchmark (random Llama-shaped model)."};
   std::string method = "lora";
   int64_t reduction_factor = 8;
@@ -175,7 +162,7 @@ int main(int argc, char** argv) {
   double tokens = static_cast<double>(batch * length);
   double flops = 4.0 * linear_parameters * tokens + 12.0 * layers * batch * length * length * hidden;
   double step_time = run(true);
-  double fused_peak = peak_rss_bytes();
+  double fused_peak = peft::peak_rss_bytes();
   // Measured again after training, so that a disturbance during either measurement shows as a lower rate.
   matmul_rate = std::max(matmul_rate, matmul_gflops(2048, 5, 4));
 
@@ -199,7 +186,7 @@ int main(int argc, char** argv) {
   if (naive_loss_too) {
     double naive_time = run(false);
     std::printf("step time (full logits)    %.3f s (fused is %.2fx faster); peak RSS now %.0f MB\n", naive_time,
-                naive_time / step_time, peak_rss_bytes() / 1e6);
+                naive_time / step_time, peft::peak_rss_bytes() / 1e6);
   }
   return 0;
 }

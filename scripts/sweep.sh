@@ -85,6 +85,24 @@ for point in "${all_points[@]}"; do
   fi
 done
 
+# A metric the task does not report stops the sweep before anything trains (when the task can be told here: from
+# peft-eval's --task, a data.task override, or the config's block-style data section; else after the first point).
+if [ -n "$metric" ]; then
+  task=""
+  for ((i = 0; i + 1 < ${#eval_extra[@]}; ++i)); do [ "${eval_extra[$i]}" = "--task" ] && task="${eval_extra[$((i + 1))]}"; done
+  [[ -z "$task" && " $fixed " =~ \ data\.task=([a-z_]+)\  ]] && task="${BASH_REMATCH[1]}"
+  [ -n "$task" ] || task="$(yaml_get "$config" data task)"
+  [ -n "$task" ] || grep -q 'task' "$config" || task="language_modeling"
+  case "$task" in
+    classification) known="accuracy f1 macro_f1 matthews majority_accuracy examples" ;;
+    generation) known="bleu rouge_l exact_match brevity_penalty hypothesis_length reference_length examples" ;;
+    language_modeling) known="loss perplexity tokens examples" ;;
+    *) known="" ;;
+  esac
+  [ -z "$known" ] || [[ " $known " == *" $metric "* ]] ||
+    die "--metric $metric does not fit the task $task (its metrics: ${known// /, })"
+fi
+
 run_point() {  # one point, in its own directory; DONE is written last
   local point="$1" dir="$2"
   mkdir -p "$dir"

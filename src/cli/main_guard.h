@@ -11,12 +11,14 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.h"
+#include "core/process_memory.h"
 
 namespace peft {
 
 inline int run_main(const std::function<int()>& body) {
   // Diagnostics go to stderr; stdout carries only results (counts, losses, generated text).
   spdlog::set_default_logger(spdlog::stderr_color_mt("peft"));
+  keep_freed_tensors_in_heap();
   try {
     int code = body();
     std::fflush(stdout);

@@ -4,6 +4,8 @@
 // peft-eval --model DIR [--adapter DIR] --data FILE --task generation [--template T] [--stop S ...]
 //           [--max-new-tokens N] [--temperature T] [--top-p P] [--top-k K] [--predictions OUT.jsonl]
 // peft-eval --model DIR [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]
+// Any --data evaluation: [--icl-shots K --icl-from TRAIN_FILE] puts K demonstrations from the training file before
+// each input (in-context learning, eval/in_context.h). Every evaluation reports its counted FLOPs per example.
 // Measures held-out loss and perplexity, classification metrics (rank classification or a head), generation metrics
 // (BLEU, ROUGE-L, exact match against one or more references), or generates a continuation. --json FILE writes
 // every number of the evaluation.
@@ -23,8 +25,10 @@
 #include "data/verbalizer.h"
 #include "eval/classify.h"
 #include "eval/evaluator.h"
+#include "eval/flops.h"
 #include "eval/generate.h"
 #include "eval/generation_task.h"
+#include "eval/in_context.h"
 #include "io/atomic_file.h"
 #include "io/tokenizer.h"
 #include "models/loader.h"
@@ -74,6 +78,12 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "auto | cpu | cuda | cuda:N");
   app.add_option("--dtype", dtype, "float32 | bfloat16 | float16");
   app.add_option("--threads", threads, "intra-op threads (0 = all cores)");
+  int64_t icl_shots = 0;
+  std::string icl_from;
+  app.add_option("--icl-shots", icl_shots, "in-context learning: demonstrations before each held-out input")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(data);
+  app.add_option("--icl-from", icl_from, "the training file the demonstrations are drawn from (seeded by --seed)");
   std::string arch = "auto", output = "logits";
   app.add_option("--arch", arch, "TorchScript base: auto | custom | a family's model_type (default: the adapter's)");
   app.add_option("--output", output,
@@ -88,10 +98,31 @@ int main(int argc, char** argv) {
     peft::check(task != "language_modeling" || (template_text.empty() && predictions_path.empty()),
                 "--template and --predictions need --task classification or generation");
     peft::check(task == "generation" || stop.empty(), "--stop needs --task generation");
+    peft::check(icl_shots == 0 || !icl_from.empty(),
+                "--icl-shots needs --icl-from TRAIN_FILE to draw demonstrations from");
+    peft::check(icl_shots > 0 || icl_from.empty(), "--icl-from needs --icl-shots K (K > 0)");
     // Every number printed also goes to --json FILE.
     nlohmann::json numbers = {{"model", model_dir}, {"adapter", adapter_dir}, {"data", data_path}, {"task", task}};
     auto write_numbers = [&] {
       if (!json_path.empty()) peft::write_file_atomic(json_path, numbers.dump(2) + "\n");
+    };
+    std::string icl_setting = "--icl-shots " + std::to_string(icl_shots);
+    // The K demonstrations, drawn once for every held-out input.
+    auto draw = [&](size_t available) {
+      auto drawn = peft::draw_demonstrations(available, icl_shots, generation.seed, icl_from);
+      numbers["icl"] = {{"shots", icl_shots}, {"from", icl_from}, {"seed", generation.seed}, {"drawn", drawn}};
+      return drawn;
+    };
+    auto announce_demonstrations = [&](size_t tokens) {
+      numbers["icl"]["demonstration_tokens"] = tokens;
+      std::printf("in-context: %ld demonstration(s) from %s (seed %lu), %zu tokens before each input\n",
+                  long(icl_shots), icl_from.c_str(), static_cast<unsigned long>(generation.seed), tokens);
+    };
+    auto report_flops = [&](double total, size_t examples) {
+      double per_example = examples ? total / static_cast<double>(examples) : 0.0;
+      numbers["flops_per_example"] = per_example;
+      std::printf("inference: %s FLOPs per example (counted, %zu examples)\n", peft::format_flops(per_example).c_str(),
+                  examples);
     };
     peft::configure_threads(threads);
     // What the adapter was trained with, unless given here.
@@ -119,19 +150,25 @@ int main(int argc, char** argv) {
           model_dir, {dtype, device, int64_t(set.label_names.size()), !adapter_dir.empty(), arch, output});
       const auto& config = model->config();
       auto tokenizer = peft::load_tokenizer(tokenizer_at, config.bos_token_id, config.eos_token_id);
+      auto flops = peft::count_flops(*model);
       std::unique_ptr<peft::Method> method;
       if (!adapter_dir.empty()) method = peft::load_adapter(adapter_dir, *model);
+      if (method) flops = peft::with_method(flops, *method, *model);
       auto device_used = model->parameters().front().device();
       int64_t length = std::min(max_length, model->max_sequence_length());
       peft::ClassificationReport report;
+      double total_flops = 0.0;
       auto* script = dynamic_cast<peft::ScriptModel*>(model.get());
       if (dynamic_cast<peft::SequenceClassifier*>(model.get()) ||
           (script && script->output() == peft::ScriptModel::Output::class_logits)) {
         peft::check(template_text.empty() && verbalizers.empty(),
                     "--template and --verbalizers are for causal LMs; " + model->description() + " has a head");
         auto special = peft::encoder_special_tokens(*tokenizer, config, tokenizer_at);
+        peft::check(icl_shots == 0, "--icl-shots ranks label words with a causal LM; " + model->description() +
+                                        " classifies with its head");
         auto inputs = peft::encoder_examples(set, *tokenizer, special, length);
         report = peft::classify_with_head(*model, set, inputs, batch_size, tokenizer->pad_id(), device_used);
+        total_flops = peft::forward_flops(flops, inputs);
       } else {
         auto verbalizer = peft::Verbalizer::defaults(set);
         if (!template_text.empty()) verbalizer.template_text = template_text;
@@ -140,9 +177,22 @@ int main(int argc, char** argv) {
         auto candidates = peft::verbalized_candidates(set, verbalizer, *tokenizer, length);
         peft::check(!script || script->output() == peft::ScriptModel::Output::token_logits,
                     model->description() + " returns a loss, which gives no predictions to classify with");
+        if (icl_shots > 0) {
+          auto train_set = peft::load_classification(icl_from, set.label_names);
+          peft::check(train_set.pairs == set.pairs, icl_from + ": holds " +
+                                                        (train_set.pairs ? "text pairs" : "single texts") + " but " +
+                                                        data_path + " does not");
+          auto train = peft::verbalized_examples(train_set, verbalizer, *tokenizer, length);
+          auto demonstrations = peft::demonstration_tokens(train, draw(train.size()), *tokenizer);
+          announce_demonstrations(demonstrations.size());
+          candidates = peft::with_demonstrations(candidates, demonstrations, tokenizer->bos_id(),
+                                                 model->max_sequence_length(), icl_setting);
+        }
         report = peft::rank_classify(*model, set, candidates, batch_size, tokenizer->pad_id(), device_used);
+        total_flops = peft::forward_flops(flops, candidates);
       }
       std::printf("%s\n", peft::format_report(report).c_str());
+      report_flops(total_flops, set.examples.size());
       const auto& m = report.metrics;
       numbers["metrics"] = {{"accuracy", m.accuracy}, {"f1", m.f1},
                             {"macro_f1", m.macro_f1}, {"matthews", m.matthews},
@@ -170,8 +220,10 @@ int main(int argc, char** argv) {
         model_dir + " holds " + model->description() + ", a classifier: evaluate it with --task classification");
     const auto& config = model->config();
     auto tokenizer = peft::load_tokenizer(tokenizer_at, config.bos_token_id, config.eos_token_id);
+    auto flops = peft::count_flops(*model);
     std::unique_ptr<peft::Method> method;
     if (!adapter_dir.empty()) method = peft::load_adapter(adapter_dir, *model);
+    if (method) flops = peft::with_method(flops, *method, *model);
     auto device_used = model->parameters().front().device();
 
     if (!prompt.empty()) {
@@ -207,8 +259,30 @@ int main(int argc, char** argv) {
       auto set = peft::load_generation_set(data_path);
       if (template_text.empty()) template_text = peft::default_generation_template(set);
       generation.eos_id = tokenizer->eos_id();
+      if (icl_shots > 0) {
+        // The demonstrations go before the template; an output ends where the next demonstration would begin.
+        auto train = peft::load_generation_set(icl_from);
+        template_text =
+            peft::generation_demonstrations(train, draw(train.examples.size()), template_text) + template_text;
+        stop.push_back(peft::kDemonstrationSeparator);
+        size_t longest = 0;
+        for (const auto& example : set.examples) {
+          longest = std::max(longest, tokenizer->encode(peft::generation_prompt(template_text, example)).size() + 1);
+        }
+        announce_demonstrations(tokenizer->encode(template_text).size());
+        peft::check(static_cast<int64_t>(longest) + generation.max_new_tokens <= model->max_sequence_length(),
+                    icl_setting + ": the longest prompt with its demonstrations takes " + std::to_string(longest) +
+                        " tokens, which with --max-new-tokens " + std::to_string(generation.max_new_tokens) +
+                        " exceeds the " + std::to_string(model->max_sequence_length()) +
+                        " positions of the context; use fewer shots");
+      }
       auto report = peft::evaluate_generation(*causal, *tokenizer, set, template_text, stop, generation, batch_size);
       std::printf("%s\n", peft::format_report(report).c_str());
+      double total_flops = 0.0;
+      for (size_t i = 0; i < report.prompt_tokens.size(); ++i) {
+        total_flops += peft::generation_flops(flops, report.prompt_tokens[i], report.generated_tokens[i]);
+      }
+      report_flops(total_flops, set.examples.size());
       const auto& b = report.bleu;
       numbers["metrics"] = {{"bleu", b.score},
                             {"bleu_precisions", b.precisions},
@@ -243,9 +317,17 @@ int main(int argc, char** argv) {
 
     int64_t length = std::min(max_length, model->max_sequence_length());
     auto examples = peft::load_examples(data_path, *tokenizer, length);
+    if (icl_shots > 0) {
+      auto train = peft::load_examples(icl_from, *tokenizer, length);
+      auto demonstrations = peft::demonstration_tokens(train, draw(train.size()), *tokenizer);
+      announce_demonstrations(demonstrations.size());
+      examples = peft::with_demonstrations(examples, demonstrations, tokenizer->bos_id(), model->max_sequence_length(),
+                                           icl_setting);
+    }
     auto result = peft::evaluate(*model, examples, batch_size, tokenizer->pad_id(), device_used);
     std::printf("loss: %.4f  perplexity: %.4f  (%ld scored tokens, %ld examples)\n", result.loss, result.perplexity,
                 long(result.tokens), long(result.examples));
+    report_flops(peft::forward_flops(flops, examples), examples.size());
     numbers["metrics"] = {{"loss", result.loss},
                           {"perplexity", result.perplexity},
                           {"tokens", result.tokens},

@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
       std::printf("held-out classification after training:  %s\n",
                   peft::format_report(*summary.final_classification).c_str());
     }
+    std::printf("trained %ld step(s) on %ld tokens in %.1f s: %s FLOPs (counted, eval/flops.h)\n", long(summary.steps),
+                long(summary.trained_tokens), summary.train_seconds,
+                peft::format_flops(summary.training_flops).c_str());
     std::printf("%s written to %s\n", trainer.writes_model() ? "model" : "adapter", config.output.dir.c_str());
     return 0;
   });

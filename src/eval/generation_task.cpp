@@ -27,6 +27,8 @@ GenerationReport evaluate_generation(CausalLM& model, const Tokenizer& tokenizer
     auto generated = generate_batch(model, prompts, options);
     for (size_t i = start; i < end; ++i) {
       auto& tokens = generated[i - start];
+      report.prompt_tokens.push_back(static_cast<int64_t>(prompts[i - start].size()));
+      report.generated_tokens.push_back(static_cast<int64_t>(tokens.size()));
       if (!tokens.empty() && tokens.back() == options.eos_id) tokens.pop_back();
       std::string text = tokenizer.decode(tokens);
       size_t cut = text.size();

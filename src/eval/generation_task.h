@@ -16,6 +16,8 @@ class Tokenizer;
 
 struct GenerationReport {
   std::vector<std::string> outputs;  // one per example
+  // Per example, for the FLOP count: the prompt's tokens and the tokens generated (EOS included).
+  std::vector<int64_t> prompt_tokens, generated_tokens;
   BleuScore bleu;
   double rouge_l = 0.0;
   double exact_match = 0.0;

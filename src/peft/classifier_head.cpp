@@ -86,6 +86,12 @@ class ClassifierHead : public Method {
   }
   bool mergeable() const override { return method_->mergeable(); }
   bool writes_model() const override { return method_->writes_model(); }
+  int64_t per_token_weights() const override {
+    int64_t weights = method_->per_token_weights();
+    for (const auto& parameter : head_) weights += parameter.tensor.dim() == 2 ? parameter.tensor.numel() : 0;
+    return weights;
+  }
+  bool backpropagates_through_base() const override { return method_->backpropagates_through_base(); }
 
  private:
   std::unique_ptr<Method> method_;

@@ -137,6 +137,18 @@ class Composition : public Method {
     return true;
   }
 
+  int64_t per_token_weights() const override {
+    int64_t weights = 0;
+    for (const auto& method : methods_) weights += method->per_token_weights();
+    return weights;
+  }
+  bool backpropagates_through_base() const override {
+    for (const auto& method : methods_) {
+      if (method->backpropagates_through_base()) return true;
+    }
+    return false;
+  }
+
  private:
   std::string label(size_t i) const { return list_name_ + "[" + std::to_string(i) + "] (" + methods_[i]->name() + ")"; }
 

@@ -47,6 +47,7 @@ class FullFineTuning : public Method {
   }
 
   bool writes_model() const override { return true; }
+  int64_t per_token_weights() const override { return 0; }  // it trains the model's own weights
 
  private:
   std::vector<TrainableParameter> parameters_;

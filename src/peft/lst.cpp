@@ -254,6 +254,7 @@ class Lst : public Method {
     throw Error("LST cannot be merged into the base weights (its side network runs beside the backbone)");
   }
   bool mergeable() const override { return false; }
+  bool backpropagates_through_base() const override { return false; }  // the point of LST: the backbone is only run
 
   std::optional<BackboneCacheStats> cache_stats() const {
     if (!ladder_ || !ladder_->cache()) return std::nullopt;

@@ -71,6 +71,14 @@ class Method {
 
   // True for full fine-tuning, whose result is a whole model directory rather than an adapter.
   virtual bool writes_model() const { return false; }
+
+  // For the FLOP count (eval/flops.h): the weights of the matrices the method multiplies every token by, beside the
+  // model's own linear layers (LoRA's A and B, a bottleneck's down and up projections, LST's side network). By
+  // default its two-dimensional trainable parameters; methods whose matrices are not applied per token (prompt and
+  // prefix tuning's embeddings) or that add none (full fine-tuning) say so.
+  virtual int64_t per_token_weights() const;
+  // False when training back-propagates through the method's own modules only (LST's side network), not the base.
+  virtual bool backpropagates_through_base() const { return true; }
 };
 
 }  // namespace peft

@@ -142,6 +142,7 @@ class PrefixTuning : public Method {
     throw Error("prefix tuning cannot be merged into the base weights (the prefix is extra keys and values)");
   }
   bool mergeable() const override { return false; }
+  int64_t per_token_weights() const override { return 0; }  // the prefix adds key/value positions instead
 
  private:
   std::shared_ptr<const PrefixTuningOptions> options_;

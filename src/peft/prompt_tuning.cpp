@@ -185,6 +185,7 @@ class PromptTuning : public Method {
     throw Error("prompt tuning cannot be merged into the base weights (the prompt is extra input)");
   }
   bool mergeable() const override { return false; }
+  int64_t per_token_weights() const override { return 0; }  // the prompt adds positions instead (virtual tokens)
 
  private:
   std::shared_ptr<const PromptTuningOptions> options_;

@@ -104,7 +104,9 @@ void Trainer::setup() {
   method_ = make_methods(config_.peft.methods);
   if (classifier_) method_ = with_classifier_head(std::move(method_), *classifier_);
   method_->prepare(*tokenizer_);
+  auto base_flops = count_flops(*model_);
   method_->attach(*model_);
+  flops_ = with_method(base_flops, *method_, *model_);
   if (method_->writes_model() && config_.model.dtype != "float32") {
     spdlog::warn(
         "full fine-tuning with model.dtype {}: the optimiser updates {} weights directly (no float32 "
@@ -214,6 +216,8 @@ std::optional<ClassificationReport> Trainer::classify_held_out(int64_t step) {
 
 bool Trainer::writes_model() const { return method_->writes_model(); }
 
+int64_t Trainer::pad_id() const { return tokenizer_->pad_id(); }
+
 void Trainer::print_summary() const {
   if (method_->writes_model()) {
     std::printf("%s on %s: every parameter trains (%zu tensors)\n", method_->name().c_str(), config_.model.path.c_str(),
@@ -299,6 +303,7 @@ TrainSummary Trainer::train() {
   bool interactive = isatty(fileno(stderr));
   model_->train();
   auto start = Clock::now();
+  double evaluating = 0.0;  // seconds spent on held-out evaluation inside the loop
   int64_t step = 0, micro = 0, tokens = 0;
   double step_loss = 0.0;
   for (int64_t epoch = 0; step < total_steps; ++epoch) {
@@ -312,6 +317,9 @@ TrainSummary Trainer::train() {
         (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
         step_loss += loss.item<double>();
         tokens += batch.tokens;
+        for (const auto* member : members) {
+          summary.training_flops += flops_.training(static_cast<int64_t>(member->input_ids.size()));
+        }
         ++micro;
       }
       bool epoch_end = index + 1 == batches;
@@ -347,18 +355,24 @@ TrainSummary Trainer::train() {
                      format_duration(eta).c_str(), interactive && !report ? "" : "\n");
       }
       if (t.eval_every > 0 && step % t.eval_every == 0 && step < total_steps) {
+        auto eval_start = Clock::now();
         double eval_loss = evaluate_held_out(step);
         if (eval_loss >= 0) std::fprintf(stderr, "step %ld: held-out loss %.4f\n", long(step), eval_loss);
+        evaluating += std::chrono::duration<double>(Clock::now() - eval_start).count();
       }
     }
   }
   summary.steps = step;
+  summary.train_seconds = std::chrono::duration<double>(Clock::now() - start).count() - evaluating;
+  summary.trained_tokens = tokens;
   summary.final_eval_loss = evaluate_held_out(step);
   summary.final_classification = classify_held_out(step);
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   log_json({{"event", "done"},
             {"steps", step},
             {"elapsed_seconds", elapsed},
+            {"train_seconds", summary.train_seconds},
+            {"training_flops", summary.training_flops},
             {"base_eval_loss", summary.base_eval_loss},
             {"final_eval_loss", summary.final_eval_loss}});
   return summary;

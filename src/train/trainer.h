@@ -13,6 +13,7 @@
 #include "data/classification.h"
 #include "data/dataset.h"
 #include "eval/classify.h"
+#include "eval/flops.h"
 
 namespace peft {
 
@@ -34,6 +35,10 @@ struct TrainSummary {
   double final_train_loss = 0.0;
   double base_eval_loss = -1.0;  // negative when there is no eval set
   double final_eval_loss = -1.0;
+  // The optimisation loop alone (no held-out evaluation): its time, the tokens it trained on, and its counted FLOPs.
+  double train_seconds = 0.0;
+  int64_t trained_tokens = 0;
+  double training_flops = 0.0;
   // Classification tasks with an eval set: rank classification of the held-out set before and after training.
   std::optional<ClassificationReport> base_classification, final_classification;
 };
@@ -52,6 +57,12 @@ class Trainer {
   void save() const;
 
   Model& model() { return *model_; }
+  Method& method() { return *method_; }
+  const std::vector<Example>& train_examples() const { return train_examples_; }
+  const std::vector<Example>& eval_examples() const { return eval_examples_; }
+  int64_t pad_id() const;
+  // The FLOP count of the model with the method attached (eval/flops.h).
+  const FlopCount& flops() const { return flops_; }
   const ParameterCounts& counts() const { return counts_; }
   // Full fine-tuning: save() writes a whole model directory instead of an adapter.
   bool writes_model() const;
@@ -75,6 +86,7 @@ class Trainer {
   std::unique_ptr<ClassificationSet> train_set_, eval_set_;  // classification tasks
   std::vector<Example> eval_candidates_;                     // rank-classification candidates of eval_set_ (causal LMs)
   ParameterCounts counts_;
+  FlopCount flops_;
   std::ofstream log_;
 };
 

@@ -101,5 +101,18 @@ TEST(Sweep, AnOverrideNamingNoConfigKeyFailsBeforeTraining) {
   EXPECT_TRUE(finished(work).empty());
 }
 
+TEST(Sweep, AMetricTheTaskDoesNotReportFailsBeforeTraining) {
+  std::string work = test::temp_dir("sweep-metric");
+  std::string command = sweep_command(work);
+  command.insert(command.find(" --jobs"), " --metric accuracy");
+  auto result = test::run_command(command);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("--metric accuracy does not fit the task language_modeling (its metrics: loss, "
+                               "perplexity, tokens, examples)"),
+            std::string::npos)
+      << result.output;
+  EXPECT_TRUE(finished(work).empty());
+}
+
 }  // namespace
 }  // namespace peft
