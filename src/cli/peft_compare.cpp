@@ -131,10 +131,24 @@ int main(int argc, char** argv) {
       return 0;
     }
 
+    // Overrides apply to every run alike: not to what each method or the comparison sets itself.
+    const auto& per_method = peft::per_method_train_keys();
+    for (const auto& text : overrides) {
+      std::string key = text.substr(0, text.find('='));
+      bool own = key.rfind("peft", 0) == 0 || key.rfind("output.", 0) == 0 ||
+                 (key.rfind("train.", 0) == 0 &&
+                  std::find(per_method.begin(), per_method.end(), key.substr(6)) != per_method.end());
+      peft::check(!own, "override " + text + ": peft-compare sets " + key +
+                            " per method (in the methods list) or itself (output under --out)");
+    }
     auto entries = peft::load_comparison_entries(method_files);
+    for (const auto& entry : entries) {
+      peft::check(entry.name != "in-context", entry.source + ": the name in-context is the in-context rows' directory");
+    }
     bool has_full = std::any_of(entries.begin(), entries.end(), is_full_fine_tuning);
     if (!has_full) {
-      peft::ComparisonEntry full{"full", "the reference row", "method: full", {}, {}};
+      bool taken = std::any_of(entries.begin(), entries.end(), [](const auto& e) { return e.name == "full"; });
+      peft::ComparisonEntry full{taken ? "full-reference" : "full", "the reference row", "method: full", {}, {}};
       if (!full_learning_rate.empty()) full.train.emplace_back("learning_rate", full_learning_rate);
       entries.push_back(full);
     }
@@ -194,7 +208,7 @@ int main(int argc, char** argv) {
     }
     for (int64_t k : shots) {
       std::string name = "ICL K=" + std::to_string(k);
-      measure(name, out + "/icl-" + std::to_string(k),
+      measure(name, out + "/in-context/" + std::to_string(k),
               {"--config", config_path, "--methods", "-", "--worker-shots", std::to_string(k)});
     }
 

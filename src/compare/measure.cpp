@@ -1,5 +1,6 @@
 #include "compare/measure.h"
 
+#include <torch/cuda.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -27,7 +28,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kRepeats = 5;  // timed repeats; the median is reported
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+// A GPU runs kernels asynchronously: a clock read means something only once the device has finished.
+void finish(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+double seconds_since(Clock::time_point start, const torch::Device& device) {
+  finish(device);
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -46,12 +55,14 @@ double inference_seconds(Model& model, const Batch& batch) {
   torch::NoGradGuard no_grad;
   bool training = model.is_training();
   model.eval();
+  auto device = batch.input_ids.device();
   training_loss(model, batch);
   std::vector<double> times;
   for (int i = 0; i < kRepeats; ++i) {
+    finish(device);
     auto start = Clock::now();
     training_loss(model, batch);
-    times.push_back(seconds_since(start));
+    times.push_back(seconds_since(start, device));
   }
   model.train(training);
   return median(times);
@@ -76,6 +87,7 @@ std::shared_ptr<Model> load_base(const RunConfig& config, int64_t num_labels) {
 struct PeakMemory {
   explicit PeakMemory(const torch::Device& device) : device_(device) {
     if (device_.is_cuda()) {
+      torch::empty({1}, torch::TensorOptions().device(device_));  // the allocator starts on first use
       reset_cuda_peak(device_.index() < 0 ? 0 : device_.index());
     } else {
       reset_peak_rss();
@@ -146,12 +158,13 @@ nlohmann::json measure_method(const RunConfig& config, const std::string& name, 
   std::vector<double> forward, backward;
   model.train();
   for (int i = 0; i <= kRepeats; ++i) {
+    finish(device);
     auto start = Clock::now();
     auto loss = training_loss(model, train_batch);
-    double forward_time = seconds_since(start);
+    double forward_time = seconds_since(start, device);
     start = Clock::now();
     loss.backward();
-    double backward_time = seconds_since(start);
+    double backward_time = seconds_since(start, device);
     for (auto& parameter : method.trainable_parameters()) parameter.tensor.mutable_grad() = torch::Tensor();
     if (i == 0) continue;  // warm-up
     forward.push_back(forward_time);
@@ -173,13 +186,16 @@ nlohmann::json measure_method(const RunConfig& config, const std::string& name, 
   auto eval_batch = first_batch(eval, eval_batch_size(config), trainer.pad_id(), device);
   double tokens = static_cast<double>(eval_batch.tokens);
   row["latency_unmerged"] = inference_seconds(model, eval_batch) / tokens;
-  double per_example = forward_flops(trainer.flops(), eval) / static_cast<double>(eval.size());
+  // Rank classification scores every label's candidate per prediction.
+  const auto& scored = trainer.eval_candidates().empty() ? eval : trainer.eval_candidates();
+  double per_example = forward_flops(trainer.flops(), scored) / static_cast<double>(eval.size());
   row["inference_flops_unmerged"] = per_example;
   bool merges = full || method.mergeable();
   if (!full && merges) {
     method.merge(model);
     row["latency_merged"] = inference_seconds(model, eval_batch) / tokens;
   }
+  torch::manual_seed(static_cast<uint64_t>(config.train.seed));  // a new classification head starts as the run's did
   auto base = load_base(config, model.config().num_labels);
   describe_base(*base, row);
   row["latency_base"] = inference_seconds(*base, eval_batch) / tokens;
@@ -189,7 +205,7 @@ nlohmann::json measure_method(const RunConfig& config, const std::string& name, 
     row["changed_matrices"] = change.ranks.size();
     row["delta_rank_median"] = change.rank_median();
     row["delta_rank_max"] = change.rank_max();
-    per_example = forward_flops(count_flops(*base), eval) / static_cast<double>(eval.size());
+    per_example = forward_flops(count_flops(*base), scored) / static_cast<double>(eval.size());
   }
   row["inference_flops"] = per_example;  // as deployed: merged where the method merges
   row["eval_examples"] = eval.size();
@@ -219,11 +235,11 @@ nlohmann::json measure_in_context(const RunConfig& config, int64_t shots, const 
     eval.resize(static_cast<size_t>(config.data.max_eval_examples));
   }
   auto train = load_examples(config.data.train, *tokenizer, length);
-  auto drawn = draw_demonstrations(train.size(), shots, static_cast<uint64_t>(config.train.seed), config.data.train);
-  auto demonstrations = demonstration_tokens(train, drawn, *tokenizer);
-  row["demonstration_tokens"] = demonstrations.size();
   std::vector<Example> prompted;
-  try {
+  try {  // a setting the data or the context cannot hold is skipped, saying why
+    auto drawn = draw_demonstrations(train.size(), shots, static_cast<uint64_t>(config.train.seed), config.data.train);
+    auto demonstrations = demonstration_tokens(train, drawn, *tokenizer);
+    row["demonstration_tokens"] = demonstrations.size();
     prompted = with_demonstrations(eval, demonstrations, tokenizer->bos_id(), model->max_sequence_length(),
                                    std::to_string(shots) + " shots");
   } catch (const Error& e) {

@@ -36,13 +36,24 @@ std::string microseconds_text(double seconds) { return printf_string("%.1f µs",
 
 std::string flops_text(double flops) { return printf_string("%.3g", flops); }
 
+// A row as the plot sees it; failed and skipped rows are not drawn.
+PlotRow plot_row(const nlohmann::json& row) {
+  PlotRow plotted;
+  plotted.label = row.value("name", "");
+  plotted.kind = row.value("status", "") == "ok" ? row.value("kind", "peft") : "failed";
+  plotted.trainable_parameters = number(row, "trainable_parameters");
+  plotted.peak_memory_bytes = number(row, "peak_memory_bytes");
+  plotted.metric = number(row, "metric");
+  plotted.training_flops = number(row, "training_flops");
+  plotted.inference_flops = number(row, "inference_flops");
+  return plotted;
+}
+
 std::string break_even_text(const ComparisonReport& report, const nlohmann::json& row) {
   std::vector<std::string> parts;
-  PlotRow method{"", "peft", 0, 0, 0, number(row, "training_flops"), number(row, "inference_flops")};
   for (const auto& other : report.rows) {
     if (other.value("kind", "") != "icl" || other.value("status", "") != "ok" || number(other, "shots") == 0) continue;
-    PlotRow icl{"", "icl", 0, 0, 0, 0, number(other, "inference_flops")};
-    double n = break_even_predictions(method, icl);
+    double n = break_even_predictions(plot_row(row), plot_row(other));
     parts.push_back("K=" + printf_string("%.0f", number(other, "shots")) + ": " +
                     (n > 0 ? count_text(std::ceil(n)) : std::string("never")));
   }
@@ -66,11 +77,12 @@ std::vector<std::string> cells(const ComparisonReport& report, const nlohmann::j
       bytes_text(peak) + (peak > 0 ? printf_string(" (%.2g%%)", 100.0 * number(row, "weights_bytes") / peak) : "");
   std::string latency = microseconds_text(number(row, "latency_unmerged"));
   double reference = number(row, "latency_base");
-  if (reference > 0)
-    latency += printf_string(" (%+.0f%%)", 100.0 * (number(row, "latency_unmerged") / reference - 1.0));
+  auto against_base = [&](const char* key) {
+    return reference > 0 ? printf_string(" (%+.0f%%)", 100.0 * (number(row, key) / reference - 1.0)) : "";
+  };
+  latency += against_base("latency_unmerged");
   std::string merged = has(row, "latency_merged")
-                           ? microseconds_text(number(row, "latency_merged")) +
-                                 printf_string(" (%+.0f%%)", 100.0 * (number(row, "latency_merged") / reference - 1.0))
+                           ? microseconds_text(number(row, "latency_merged")) + against_base("latency_merged")
                            : "—";
   std::string positions = icl ? printf_string("%.0f", number(row, "demonstration_tokens"))
                               : printf_string("%.0f", number(row, "extra_positions"));
@@ -190,11 +202,7 @@ nlohmann::json comparison_json(const ComparisonReport& report) {
 
 std::string comparison_plot(const ComparisonReport& report) {
   std::vector<PlotRow> rows;
-  for (const auto& row : report.rows) {
-    std::string kind = row.value("status", "") == "ok" ? row.value("kind", "peft") : "failed";
-    rows.push_back({row.value("name", ""), kind, number(row, "trainable_parameters"), number(row, "peak_memory_bytes"),
-                    number(row, "metric"), number(row, "training_flops"), number(row, "inference_flops")});
-  }
+  for (const auto& row : report.rows) rows.push_back(plot_row(row));
   return comparison_svg(rows, {report.title, report.metric_name, report.lower_is_better});
 }
 

@@ -4,7 +4,8 @@
 // Row fields: name, kind (peft | full | icl), method, status (ok | failed | skipped), error; trainable_parameters,
 // base_parameters; changed_parameters, changed_matrices, delta_rank_median, delta_rank_max (methods that merge);
 // adapter_bytes; peak_memory_bytes, memory_measure, weights_bytes; step_seconds, tokens_per_second, forward_seconds,
-// backward_forward_ratio; latency_base, latency_unmerged, latency_merged (seconds per held-out token);
+// backward_forward_ratio; latency_base, latency_unmerged, latency_merged (seconds per held-out token; an ICL row's
+// latency_unmerged is its latency with the demonstrations);
 // extra_positions; training_flops, inference_flops (per prediction, as deployed), inference_flops_unmerged;
 // metric; shots, demonstration_tokens (ICL); eval_examples; steps.
 #pragma once

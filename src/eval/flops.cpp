@@ -8,37 +8,41 @@
 
 namespace peft {
 
-double FlopCount::forward(int64_t tokens) const {
+double FlopCount::forward(int64_t tokens, int64_t head_positions) const {
   double t = static_cast<double>(tokens + virtual_tokens);
   double keys = t + static_cast<double>(prefix_positions);
   double weights = static_cast<double>(base_weights + method_weights);
-  return 2.0 * t * weights + 4.0 * static_cast<double>(layers) * t * keys * static_cast<double>(attention_width);
+  return 2.0 * t * weights + 2.0 * static_cast<double>(head_positions * head_weights) +
+         4.0 * static_cast<double>(layers) * t * keys * static_cast<double>(attention_width);
 }
 
-double FlopCount::training(int64_t tokens) const {
+double FlopCount::training(int64_t tokens, int64_t head_positions) const {
   double t = static_cast<double>(tokens + virtual_tokens);
   double keys = t + static_cast<double>(prefix_positions);
   double attention = 4.0 * static_cast<double>(layers) * t * keys * static_cast<double>(attention_width);
-  double trained = static_cast<double>(method_weights + (trains_base ? base_weights : 0));
-  double backward = 2.0 * t * trained;  // weight gradients
+  double head = 2.0 * static_cast<double>(head_positions * head_weights);
+  // Weight gradients of the trained matrices (full fine-tuning: the head's too) ...
+  double backward =
+      2.0 * t * static_cast<double>(method_weights + (trains_base ? base_weights : 0)) + (trains_base ? head : 0.0);
+  // ... and activation gradients wherever gradients flow.
   if (backward_through_base) {
-    backward += 2.0 * t * static_cast<double>(base_weights + method_weights) + 2.0 * attention;
+    backward += 2.0 * t * static_cast<double>(base_weights + method_weights) + head + 2.0 * attention;
   } else {
-    backward += 2.0 * t * static_cast<double>(method_weights);  // activation gradients of the method's own modules
+    backward += 2.0 * t * static_cast<double>(method_weights);
   }
-  return forward(tokens) + backward;
+  return forward(tokens, head_positions) + backward;
 }
 
 FlopCount count_flops(Model& model) {
   FlopCount count;
-  bool has_head = false;
+  bool causal = dynamic_cast<CausalLM*>(&model) != nullptr;
   for (auto& [path, projection] : model.projections()) {
-    count.base_weights += projection->in_features * projection->out_features;
-    has_head = has_head || model.is_output_head(path);
+    bool head = causal && model.is_output_head(path);
+    (head ? count.head_weights : count.base_weights) += projection->in_features * projection->out_features;
   }
   const auto& c = model.config();
-  // A head tied to the embeddings is no module of its own, but every position is still multiplied by it.
-  if (!has_head && dynamic_cast<CausalLM*>(&model)) count.base_weights += c.hidden_size * c.vocab_size;
+  // A head tied to the embeddings is no module of its own.
+  if (causal && count.head_weights == 0) count.head_weights = c.hidden_size * c.vocab_size;
   if (dynamic_cast<Transformer*>(&model)) {
     count.layers = c.num_hidden_layers;
     count.attention_width = c.num_attention_heads * c.head_dim;
@@ -55,15 +59,23 @@ FlopCount with_method(FlopCount base, const Method& method, const Model& model) 
   return base;
 }
 
+int64_t head_positions(const Example& example) {
+  int64_t scored = 0;
+  for (size_t t = 1; t < example.labels.size(); ++t) scored += example.labels[t] != kIgnoreIndex;
+  return scored;
+}
+
 double forward_flops(const FlopCount& count, const std::vector<Example>& examples) {
   double total = 0.0;
-  for (const auto& example : examples) total += count.forward(static_cast<int64_t>(example.input_ids.size()));
+  for (const auto& example : examples) {
+    total += count.forward(static_cast<int64_t>(example.input_ids.size()), head_positions(example));
+  }
   return total;
 }
 
 double generation_flops(const FlopCount& count, int64_t prompt_tokens, int64_t generated_tokens) {
   double total = 0.0;
-  for (int64_t step = 0; step < generated_tokens; ++step) total += count.forward(prompt_tokens + step);
+  for (int64_t step = 0; step < generated_tokens; ++step) total += count.forward(prompt_tokens + step, 1);
   return total;
 }
 

@@ -86,11 +86,8 @@ class ClassifierHead : public Method {
   }
   bool mergeable() const override { return method_->mergeable(); }
   bool writes_model() const override { return method_->writes_model(); }
-  int64_t per_token_weights() const override {
-    int64_t weights = method_->per_token_weights();
-    for (const auto& parameter : head_) weights += parameter.tensor.dim() == 2 ? parameter.tensor.numel() : 0;
-    return weights;
-  }
+  // The head's tensors are the model's own layers, which the FLOP count already holds.
+  int64_t per_token_weights() const override { return method_->per_token_weights(); }
   bool backpropagates_through_base() const override { return method_->backpropagates_through_base(); }
 
  private:

@@ -318,7 +318,8 @@ TrainSummary Trainer::train() {
         step_loss += loss.item<double>();
         tokens += batch.tokens;
         for (const auto* member : members) {
-          summary.training_flops += flops_.training(static_cast<int64_t>(member->input_ids.size()));
+          summary.training_flops +=
+              flops_.training(static_cast<int64_t>(member->input_ids.size()), head_positions(*member));
         }
         ++micro;
       }

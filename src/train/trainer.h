@@ -60,6 +60,8 @@ class Trainer {
   Method& method() { return *method_; }
   const std::vector<Example>& train_examples() const { return train_examples_; }
   const std::vector<Example>& eval_examples() const { return eval_examples_; }
+  // Rank classification: every label's candidate of each held-out example (empty for other tasks).
+  const std::vector<Example>& eval_candidates() const { return eval_candidates_; }
   int64_t pad_id() const;
   // The FLOP count of the model with the method attached (eval/flops.h).
   const FlopCount& flops() const { return flops_; }

@@ -118,6 +118,9 @@ TEST(CompareEndToEnd, BadInputIsOneLine) {
   expect_one_line_error(
       test::run_command(tool("peft-compare") + " --config " + base + " --methods " + work + "/none.yaml"),
       "method config not found");
+  expect_one_line_error(
+      test::run_command(tool("peft-compare") + " --config " + base + " --methods " + methods + " output.dir=elsewhere"),
+      "peft-compare sets output.dir per method (in the methods list) or itself");
   auto no_eval = test::write_text(work + "/no_eval.yaml", "model: {path: " + test::model_dir() +
                                                               "}\ndata: {train: x.txt}\npeft: {method: lora}\n"
                                                               "output: {dir: o}\n");
