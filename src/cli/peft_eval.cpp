@@ -36,6 +36,17 @@
 #include "models/torchscript/script_model.h"
 #include "peft/adapter_io.h"
 
+namespace {
+
+// One JSON object per line, `row(i)` for i < count, written atomically (--predictions, --per-example).
+void write_jsonl(const std::string& path, size_t count, const std::function<nlohmann::json(size_t)>& row) {
+  std::string lines;
+  for (size_t i = 0; i < count; ++i) lines += row(i).dump() + "\n";
+  peft::write_file_atomic(path, lines);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"Evaluate a base model, optionally with an adapter: held-out loss or generation."};
   std::string model_dir, adapter_dir, data_path, per_example_path, tokenizer_path;
@@ -199,15 +210,11 @@ int main(int argc, char** argv) {
                             {"examples", m.examples}, {"majority_accuracy", report.majority_accuracy}};
       write_numbers();
       if (!predictions_path.empty()) {
-        std::string lines;
-        for (size_t i = 0; i < set.examples.size(); ++i) {
-          lines += nlohmann::json{{"index", i},
-                                  {"label", set.label_names[size_t(set.examples[i].label)]},
-                                  {"prediction", set.label_names[size_t(report.predictions[i])]}}
-                       .dump() +
-                   "\n";
-        }
-        peft::write_file_atomic(predictions_path, lines);
+        write_jsonl(predictions_path, set.examples.size(), [&](size_t i) {
+          return nlohmann::json{{"index", i},
+                                {"label", set.label_names[size_t(set.examples[i].label)]},
+                                {"prediction", set.label_names[size_t(report.predictions[i])]}};
+        });
       }
       return 0;
     }
@@ -301,16 +308,12 @@ int main(int argc, char** argv) {
                                {"seed", generation.seed}};
       write_numbers();
       if (!predictions_path.empty()) {
-        std::string lines;
-        for (size_t i = 0; i < set.examples.size(); ++i) {
-          lines += nlohmann::json{{"index", i},
-                                  {"source", set.examples[i].source},
-                                  {"output", report.outputs[i]},
-                                  {"references", set.examples[i].references}}
-                       .dump() +
-                   "\n";
-        }
-        peft::write_file_atomic(predictions_path, lines);
+        write_jsonl(predictions_path, set.examples.size(), [&](size_t i) {
+          return nlohmann::json{{"index", i},
+                                {"source", set.examples[i].source},
+                                {"output", report.outputs[i]},
+                                {"references", set.examples[i].references}};
+        });
       }
       return 0;
     }
@@ -334,12 +337,10 @@ int main(int argc, char** argv) {
                           {"examples", result.examples}};
     write_numbers();
     if (!per_example_path.empty()) {
-      std::string lines;
-      for (const auto& example : result.per_example) {
-        lines +=
-            nlohmann::json{{"index", example.index}, {"tokens", example.tokens}, {"loss", example.loss}}.dump() + "\n";
-      }
-      peft::write_file_atomic(per_example_path, lines);
+      write_jsonl(per_example_path, result.per_example.size(), [&](size_t i) {
+        const auto& example = result.per_example[i];
+        return nlohmann::json{{"index", example.index}, {"tokens", example.tokens}, {"loss", example.loss}};
+      });
     }
     return 0;
   });

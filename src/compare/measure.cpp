@@ -85,20 +85,22 @@ std::shared_ptr<Model> load_base(const RunConfig& config, int64_t num_labels) {
 
 // Training memory: the CUDA allocator's peak on a GPU, else the process's peak resident set.
 struct PeakMemory {
-  explicit PeakMemory(const torch::Device& device) : device_(device) {
-    if (device_.is_cuda()) {
-      torch::empty({1}, torch::TensorOptions().device(device_));  // the allocator starts on first use
-      reset_cuda_peak(device_.index() < 0 ? 0 : device_.index());
+  explicit PeakMemory(const torch::Device& device)
+      : cuda_(device.is_cuda()), index_(device.index() < 0 ? 0 : device.index()) {
+    if (cuda_) {
+      torch::empty({1}, torch::TensorOptions().device(device));  // the allocator starts on first use
+      reset_cuda_peak(index_);
     } else {
       reset_peak_rss();
     }
   }
   void record(nlohmann::json& row) const {
-    double cuda = device_.is_cuda() ? cuda_peak_bytes(device_.index() < 0 ? 0 : device_.index()) : -1.0;
+    double cuda = cuda_ ? cuda_peak_bytes(index_) : -1.0;
     row["peak_memory_bytes"] = cuda >= 0 ? cuda : peak_rss_bytes();
     row["memory_measure"] = cuda >= 0 ? "CUDA allocator peak" : "process peak RSS";
   }
-  torch::Device device_;
+  bool cuda_;
+  int index_;
 };
 
 void describe_base(Model& base, nlohmann::json& row) {

@@ -5,6 +5,7 @@
 
 #include "compare/plot.h"
 #include "core/strings.h"
+#include "eval/flops.h"
 
 namespace peft {
 namespace {
@@ -33,8 +34,6 @@ std::string bytes_text(double bytes) {
 }
 
 std::string microseconds_text(double seconds) { return printf_string("%.1f µs", seconds * 1e6); }
-
-std::string flops_text(double flops) { return printf_string("%.3g", flops); }
 
 // A row as the plot sees it; failed and skipped rows are not drawn.
 PlotRow plot_row(const nlohmann::json& row) {
@@ -100,8 +99,8 @@ std::vector<std::string> cells(const ComparisonReport& report, const nlohmann::j
       latency,
       merged,
       positions,
-      flops_text(number(row, "training_flops")),
-      flops_text(number(row, "inference_flops")),
+      format_flops(number(row, "training_flops")),
+      format_flops(number(row, "inference_flops")),
       icl ? "—" : break_even_text(report, row),
   };
 }

@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "config/section_state.h"
 #include "core/error.h"
@@ -16,31 +14,13 @@
 namespace peft {
 namespace {
 
-YAML::Node load_yaml(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  check(in.good() && std::filesystem::is_regular_file(path), "method config not found: " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return YAML::Load(text.str());
-  } catch (const YAML::ParserException& e) {
-    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
-  }
-}
-
-std::string to_yaml(const YAML::Node& node) {
-  YAML::Emitter out;
-  out << node;
-  return out.c_str();
-}
-
 // The peft section and optimiser keys of a mapping (a run config or an inline item).
 ComparisonEntry read_entry(const YAML::Node& node, const std::string& file, const std::string& source, std::string name,
                            bool inline_item) {
   ComparisonEntry entry{std::move(name), source, "", {}, {}};
   check(node.IsMap(), yaml_location(file, node) + ": " + source + " must be a mapping with a peft section");
   check(static_cast<bool>(node["peft"]), yaml_location(file, node) + ": " + source + " has no peft section");
-  entry.peft_yaml = to_yaml(node["peft"]);
+  entry.peft_yaml = emit_yaml(node["peft"]);
   for (const auto& pair : node) {
     std::string key = pair.first.as<std::string>();
     if (key == "peft" || (inline_item && key == "name")) continue;
@@ -55,7 +35,8 @@ ComparisonEntry read_entry(const YAML::Node& node, const std::string& file, cons
       std::string train_key = setting.first.as<std::string>();
       const auto& allowed = per_method_train_keys();
       if (std::find(allowed.begin(), allowed.end(), train_key) != allowed.end()) {
-        entry.train.emplace_back(train_key, to_yaml(setting.second));
+        entry.train.emplace_back(train_key,
+                                 setting.second.IsScalar() ? setting.second.Scalar() : emit_yaml(setting.second));
       } else {
         check(!inline_item, yaml_location(file, setting.first) + ": " + source + ": train." + train_key +
                                 " is the same for every method of a comparison (set it in the base config); a "
@@ -82,7 +63,7 @@ const std::vector<std::string>& per_method_train_keys() {
 std::vector<ComparisonEntry> load_comparison_entries(const std::vector<std::string>& files) {
   std::vector<ComparisonEntry> entries;
   for (const auto& file : files) {
-    YAML::Node root = load_yaml(file);
+    YAML::Node root = load_yaml_file(file, "method config");
     if (root.IsMap() && root["methods"]) root = root["methods"];
     if (!root.IsSequence()) {
       entries.push_back(read_entry(root, file, file, stem(file), false));
@@ -94,7 +75,7 @@ std::vector<ComparisonEntry> load_comparison_entries(const std::vector<std::stri
       std::string source = file + " item " + std::to_string(i + 1);
       if (item.IsScalar()) {  // a run config file, relative to the list
         auto path = (std::filesystem::path(file).parent_path() / item.as<std::string>()).string();
-        entries.push_back(read_entry(load_yaml(path), path, path, stem(path), false));
+        entries.push_back(read_entry(load_yaml_file(path, "method config"), path, path, stem(path), false));
         continue;
       }
       check(item.IsMap(), yaml_location(file, item) + ": " + source + " must be a file name or a mapping");
@@ -120,7 +101,7 @@ std::vector<ComparisonEntry> load_comparison_entries(const std::vector<std::stri
 
 void write_entry_config(const std::string& base_path, const ComparisonEntry& entry, const std::string& output_dir,
                         const std::string& path) {
-  YAML::Node root = load_yaml(base_path);
+  YAML::Node root = load_yaml_file(base_path, "config file");
   check(root.IsMap(), base_path + ": the config must be a mapping of sections");
   root["peft"] = YAML::Load(entry.peft_yaml);
   if (!root["train"] || !root["train"].IsMap()) root["train"] = YAML::Node(YAML::NodeType::Map);
@@ -130,7 +111,7 @@ void write_entry_config(const std::string& base_path, const ComparisonEntry& ent
   root["output"]["dir"] = output_dir;
   root["output"]["overwrite"] = true;
   write_file_atomic(
-      path, "# peft-compare: " + entry.name + " (" + entry.source + ") on " + base_path + "\n" + to_yaml(root) + "\n");
+      path, "# peft-compare: " + entry.name + " (" + entry.source + ") on " + base_path + "\n" + emit_yaml(root));
 }
 
 }  // namespace peft

@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <regex>
-#include <sstream>
 
 #include "config/section.h"
 #include "config/section_state.h"
@@ -77,22 +75,7 @@ Override parse_override(const std::string& text) {
 
 // Reads the file and checks its shape: a mapping whose keys are known sections holding mappings.
 YAML::Node load_tree(const std::string& path) {
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) {
-    if (std::filesystem::is_directory(path, error)) throw Error("config file is a directory: " + path);
-    throw Error("config file not found: " + path);
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read config file: " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-
-  YAML::Node root;
-  try {
-    root = YAML::Load(text.str());
-  } catch (const YAML::ParserException& e) {
-    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
-  }
+  YAML::Node root = load_yaml_file(path, "config file");
   if (!root.IsDefined() || root.IsNull()) return YAML::Node(YAML::NodeType::Map);  // empty file
   if (!root.IsMap()) {
     throw Error(yaml_location(path, root) + ": the config must be a mapping of sections (" + join(kSections, ", ") +

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "config/section_state.h"
 #include "core/error.h"
@@ -82,6 +85,23 @@ YAML::Node string_list_node(const std::vector<std::string>& list) {
 }
 
 }  // namespace
+
+YAML::Node load_yaml_file(const std::string& path, const std::string& what) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    if (std::filesystem::is_directory(path, error)) throw Error(what + " is a directory: " + path);
+    throw Error(what + " not found: " + path);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + what + ": " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return YAML::Load(text.str());
+  } catch (const YAML::ParserException& e) {
+    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
+  }
+}
 
 std::string yaml_location(const std::string& file, const YAML::Node& node) {
   if (!node.IsDefined()) return file;

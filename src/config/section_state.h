@@ -34,6 +34,10 @@ std::shared_ptr<Section::State> make_section_state(const YAML::Node& node, const
                                                    const std::string& path, std::shared_ptr<YAML::Node> resolved,
                                                    std::map<std::string, std::string> overrides = {});
 
+// The YAML in `path`; peft::Error "<what> not found: path" (or "is a directory", "cannot read") and
+// "path:line: invalid YAML: ..." otherwise. `what` names the file's role, e.g. "config file".
+YAML::Node load_yaml_file(const std::string& path, const std::string& what);
+
 // "file:line" (1-based) for a node parsed from a file, or just "file" when the node has no position.
 std::string yaml_location(const std::string& file, const YAML::Node& node);
 

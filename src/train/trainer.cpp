@@ -136,6 +136,10 @@ void Trainer::setup() {
     }
   }
 
+  for (const auto& example : train_examples_) {
+    train_example_flops_.push_back(
+        flops_.training(static_cast<int64_t>(example.input_ids.size()), head_positions(example)));
+  }
   for (const auto& parameter : model_->parameters()) {
     counts_.total += parameter.numel();
     if (parameter.requires_grad()) counts_.trainable += parameter.numel();
@@ -308,8 +312,9 @@ TrainSummary Trainer::train() {
   double step_loss = 0.0;
   for (int64_t epoch = 0; step < total_steps; ++epoch) {
     for (int64_t index = 0; index < batches && step < total_steps; ++index) {
+      auto indices = sampler.batch(epoch, static_cast<size_t>(index));
       std::vector<const Example*> members;
-      for (size_t i : sampler.batch(epoch, static_cast<size_t>(index))) members.push_back(&train_examples_[i]);
+      for (size_t i : indices) members.push_back(&train_examples_[i]);
       Batch batch = collate(members, tokenizer_->pad_id()).to(device_);
       // A language-modelling batch whose labels are all -100 has nothing to learn from.
       if (head_classifies_ || batch.scored_tokens > 0) {
@@ -317,10 +322,7 @@ TrainSummary Trainer::train() {
         (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
         step_loss += loss.item<double>();
         tokens += batch.tokens;
-        for (const auto* member : members) {
-          summary.training_flops +=
-              flops_.training(static_cast<int64_t>(member->input_ids.size()), head_positions(*member));
-        }
+        for (size_t i : indices) summary.training_flops += train_example_flops_[i];
         ++micro;
       }
       bool epoch_end = index + 1 == batches;

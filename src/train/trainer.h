@@ -89,6 +89,7 @@ class Trainer {
   std::vector<Example> eval_candidates_;                     // rank-classification candidates of eval_set_ (causal LMs)
   ParameterCounts counts_;
   FlopCount flops_;
+  std::vector<double> train_example_flops_;  // training FLOPs of each training example, counted once
   std::ofstream log_;
 };
 
