@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build, the tests and the reference scripts need. Idempotent.
+# Installs the Debian packages the build, the tests and the reference scripts need. Idempotent. Arguments name
+# extra packages one script needs (scripts/configure_sanitize.sh: clang and its sanitizer runtimes).
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,7 @@ packages=(
   libcli11-dev libspdlog-dev libyaml-cpp-dev libsentencepiece-dev nlohmann-json3-dev libgtest-dev
   libpcre2-dev libutf8proc-dev        # tokenizer.json: pre-tokenizer regexes, Unicode normalisation
   jq                                  # scripts/sweep.sh reads the tools' JSON results
+  "$@"
 )
 
 missing=()

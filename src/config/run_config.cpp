@@ -1,7 +1,9 @@
 #include "config/run_config.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <regex>
 
 #include "config/section.h"
@@ -25,7 +27,7 @@ std::string trim(const std::string& text) {
 }
 
 std::string unknown_section_message(const std::string& name) {
-  std::string message = "unknown section '" + name + "'";
+  std::string message = "unknown section '" + printable(name) + "'";
   std::string close = closest_match(name, kSections);
   if (!close.empty()) message += " (did you mean '" + close + "'?)";
   return message + "; sections are " + join(kSections, ", ");
@@ -39,13 +41,14 @@ struct Override {
   YAML::Node value;
 };
 
-Override parse_override(const std::string& text) {
+Override parse_override(const std::string& given) {
+  const std::string text = printable(given);  // for messages: one line, bounded
   const std::string usage =
       "invalid override '" + text + "': expected section.key=value, e.g. train.learning_rate=1e-4";
-  size_t equals = text.find('=');
+  size_t equals = given.find('=');
   if (equals == std::string::npos) throw Error(usage);
-  std::string name = trim(text.substr(0, equals));
-  std::string value = trim(text.substr(equals + 1));
+  std::string name = trim(given.substr(0, equals));
+  std::string value = trim(given.substr(equals + 1));
   size_t dot = name.find('.');
   if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) throw Error(usage);
   Override result{name.substr(0, dot), -1, name.substr(dot + 1), text, {}};
@@ -65,9 +68,9 @@ Override parse_override(const std::string& text) {
     result.value = YAML::Node(std::string());  // "key=" sets the empty string
   } else {
     try {
-      result.value = YAML::Load(value);  // typed like the file: "16", "2e-4", "[q_proj, v_proj]"
-    } catch (const YAML::ParserException& e) {
-      throw Error("command line override " + text + ": invalid YAML value: " + e.msg);
+      result.value = YAML::Load(value);   // typed like the file: "16", "2e-4", "[q_proj, v_proj]"
+    } catch (const YAML::Exception& e) {  // a parse error, or nesting beyond yaml-cpp's depth limit
+      throw Error("command line override " + text + ": invalid YAML value: " + printable(e.msg));
     }
   }
   return result;
@@ -87,7 +90,8 @@ YAML::Node load_tree(const std::string& path) {
     if (std::find(kSections.begin(), kSections.end(), name) == kSections.end()) {
       throw Error(yaml_location(path, pair.first) + ": " + unknown_section_message(name));
     }
-    if (!seen.insert(name).second) throw Error(yaml_location(path, pair.first) + ": duplicate section '" + name + "'");
+    if (!seen.insert(name).second)
+      throw Error(yaml_location(path, pair.first) + ": duplicate section '" + printable(name) + "'");
     bool method_list = name == "peft" && pair.second.IsSequence();  // a composition
     if (!pair.second.IsNull() && !pair.second.IsMap() && !method_list) {
       throw Error(yaml_location(path, pair.first) + ": section '" + name + "' must be a mapping of keys, got " +
@@ -128,7 +132,8 @@ void read_model(Section& section, ModelOptions& model) {
   // A file is a TorchScript archive (a Hugging Face model is a directory); arch and output are its keys, recorded in
   // the resolved config only there.
   auto extension = std::filesystem::path(model.path).extension();
-  bool archive = std::filesystem::is_regular_file(model.path) || extension == ".pt" || extension == ".pth";
+  std::error_code error;  // an unusable path (too long, say) is simply not a file here
+  bool archive = std::filesystem::is_regular_file(model.path, error) || extension == ".pt" || extension == ".pth";
   for (const char* key : {"arch", "output"}) {
     if (!archive && section.has(key)) section.fail(key, "is only used with a TorchScript archive (a .pt file)");
   }
@@ -203,6 +208,10 @@ void read_train(Section& section, TrainOptions& train) {
   section.get("eval_batch_size", train.eval_batch_size);
   section.get("log_every", train.log_every);
   section.get("threads", train.threads);
+  section.get("save_every", train.save_every);
+  section.get("keep_checkpoints", train.keep_checkpoints);
+  section.get_choice("on_nonfinite", train.on_nonfinite, {"stop", "skip"});
+  section.get("max_nonfinite_in_a_row", train.max_nonfinite_in_a_row);
   section.finish();
 
   check_non_negative(section, "max_steps", train.max_steps);
@@ -214,6 +223,12 @@ void read_train(Section& section, TrainOptions& train) {
   check_positive(section, "gradient_accumulation_steps", train.gradient_accumulation_steps);
   if (!(train.learning_rate > 0)) {
     section.fail("learning_rate", "must be positive, got " + std::to_string(train.learning_rate));
+  }
+  // The optimiser multiplies float tensors by it: beyond float's range it cannot even be converted.
+  if (train.learning_rate > std::numeric_limits<float>::max()) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%g", train.learning_rate);
+    section.fail("learning_rate", "must be within float's range (3.4e38), got " + std::string(text));
   }
   check_non_negative(section, "weight_decay", train.weight_decay);
   for (const auto& [key, beta] : {std::pair<std::string, double>{"adam_beta1", train.adam_beta1},
@@ -233,6 +248,9 @@ void read_train(Section& section, TrainOptions& train) {
   check_non_negative(section, "eval_batch_size", train.eval_batch_size);
   check_non_negative(section, "log_every", train.log_every);
   check_non_negative(section, "threads", train.threads);
+  check_non_negative(section, "save_every", train.save_every);
+  check_non_negative(section, "keep_checkpoints", train.keep_checkpoints);
+  check_positive(section, "max_nonfinite_in_a_row", train.max_nonfinite_in_a_row);
 }
 
 void read_output(Section& section, OutputOptions& output) {
@@ -255,7 +273,7 @@ RunConfig RunConfig::load(const std::string& path, const std::vector<std::string
     bool method_list = item.section == "peft" && const_root["peft"] && const_root["peft"].IsSequence();
     if (item.index >= 0) {
       if (!method_list || item.index >= static_cast<int64_t>(const_root["peft"].size())) {
-        throw Error("command line override " + text + ": " + path + " has no peft[" + std::to_string(item.index) +
+        throw Error("command line override " + item.text + ": " + path + " has no peft[" + std::to_string(item.index) +
                     "] (peft is " +
                     (method_list ? "a list of " + std::to_string(const_root["peft"].size()) + " method(s))"
                                  : "a single method: use peft." + item.key + "=...)"));
@@ -267,7 +285,7 @@ RunConfig RunConfig::load(const std::string& path, const std::vector<std::string
       continue;
     }
     if (method_list) {
-      throw Error("command line override " + text + ": peft in " + path +
+      throw Error("command line override " + item.text + ": peft in " + path +
                   " is a list of methods; address one as peft[N]." + item.key + "=...");
     }
     if (!const_root[item.section] || !const_root[item.section].IsMap()) {
@@ -315,6 +333,54 @@ RunConfig RunConfig::load(const std::string& path, const std::vector<std::string
 
   config.resolved_yaml = emit_yaml(*resolved);
   return config;
+}
+
+void check_resumable_config(const std::string& saved_path, const std::string& resolved_yaml) {
+  // Keys that may change between the interrupted run and its continuation.
+  static const std::set<std::string> free_keys = {"data.train",
+                                                  "data.eval",
+                                                  "data.max_eval_examples",
+                                                  "train.epochs",
+                                                  "train.max_steps",
+                                                  "train.eval_every",
+                                                  "train.eval_batch_size",
+                                                  "train.log_every",
+                                                  "train.threads",
+                                                  "train.save_every",
+                                                  "train.keep_checkpoints",
+                                                  "train.on_nonfinite",
+                                                  "train.max_nonfinite_in_a_row",
+                                                  "model.device"};
+  YAML::Node saved = load_yaml_file(saved_path, "checkpoint configuration");
+  YAML::Node current = YAML::Load(resolved_yaml);
+  check(saved.IsMap(), saved_path + ": not a run configuration");
+  for (const auto& name : kSections) {
+    if (name == "output") continue;
+    const YAML::Node was = static_cast<const YAML::Node&>(saved)[name];
+    const YAML::Node now = static_cast<const YAML::Node&>(current)[name];
+    std::set<std::string> keys;
+    for (const auto& node : {was, now}) {
+      if (node && node.IsMap()) {
+        for (const auto& pair : node) keys.insert(pair.first.Scalar());
+      }
+    }
+    if (!(was && was.IsMap()) || !(now && now.IsMap())) keys = {""};  // a method list: compared whole
+    for (const auto& key : keys) {
+      std::string path = key.empty() ? name : name + "." + key;
+      if (free_keys.count(path)) continue;
+      auto text = [&](const YAML::Node& node) {
+        YAML::Node value = key.empty() ? node : (node && node.IsMap() ? node[key] : YAML::Node());
+        if (!value || !value.IsDefined()) return std::string("(unset)");
+        YAML::Emitter out;
+        out << YAML::Flow << value;
+        return std::string(out.c_str());
+      };
+      if (text(was) != text(now)) {
+        throw Error("cannot resume: " + path + " was " + text(was) + " in the checkpoint's run (" + saved_path +
+                    ") but is " + text(now) + " now; resume with the same setting or start a new run");
+      }
+    }
+  }
 }
 
 }  // namespace peft

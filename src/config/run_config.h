@@ -64,6 +64,13 @@ struct TrainOptions {
   int64_t eval_batch_size = 0;  // 0 = batch_size
   int64_t log_every = 10;
   int64_t threads = 0;  // intra-op threads; 0 = all available cores
+  // Checkpoints (train/checkpoint.h): every save_every optimiser steps (0 = only when interrupted), keeping the
+  // newest keep_checkpoints of them (0 = all).
+  int64_t save_every = 0;
+  int64_t keep_checkpoints = 0;
+  // A NaN/Inf loss or gradient: stop the run, or skip the step (at most max_nonfinite_in_a_row in a row).
+  std::string on_nonfinite = "stop";
+  int64_t max_nonfinite_in_a_row = 10;
 };
 
 struct OutputOptions {
@@ -87,5 +94,10 @@ struct RunConfig {
   // method of a `peft` list is addressed as peft[N].key=value.
   static RunConfig load(const std::string& path, const std::vector<std::string>& overrides = {});
 };
+
+// Resuming: the checkpoint's run_config.yaml (at `saved_path`) against this run's resolved YAML. Settings that
+// change what a step computes (model, data, method, optimiser, schedule shape, batch, seed) must match; logging,
+// evaluation, checkpointing, threads and the run's length may differ. Throws peft::Error naming the first mismatch.
+void check_resumable_config(const std::string& saved_path, const std::string& resolved_yaml);
 
 }  // namespace peft

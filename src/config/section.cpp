@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <yaml-cpp/depthguard.h>
+
 #include "config/section_state.h"
 #include "core/error.h"
 #include "core/strings.h"
@@ -84,6 +86,18 @@ YAML::Node string_list_node(const std::vector<std::string>& list) {
   return node;
 }
 
+// yaml-cpp's parser recurses once per nesting level and stops at 2000 levels, calling that a "bad file".
+YAML::Node parse_yaml(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: nested too deeply (" +
+                std::to_string(e.depth()) + " levels, the parser's limit)");
+  } catch (const YAML::ParserException& e) {
+    throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + printable(e.msg));
+  }
+}
+
 }  // namespace
 
 YAML::Node load_yaml_file(const std::string& path, const std::string& what) {
@@ -96,11 +110,7 @@ YAML::Node load_yaml_file(const std::string& path, const std::string& what) {
   if (!in) throw Error("cannot read " + what + ": " + path);
   std::stringstream text;
   text << in.rdbuf();
-  try {
-    return YAML::Load(text.str());
-  } catch (const YAML::ParserException& e) {
-    throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
-  }
+  return parse_yaml(text.str(), path);
 }
 
 std::string yaml_location(const std::string& file, const YAML::Node& node) {
@@ -114,7 +124,7 @@ std::string describe_yaml(const YAML::Node& node) {
   if (!node.IsDefined() || node.IsNull()) return "an empty value";
   if (node.IsSequence()) return "a list";
   if (node.IsMap()) return "a mapping";
-  return "'" + node.Scalar() + "'";
+  return "'" + printable(node.Scalar()) + "'";
 }
 
 std::string emit_yaml(const YAML::Node& node) {
@@ -150,8 +160,8 @@ std::shared_ptr<Section::State> make_section_state(const YAML::Node& node, const
     const std::string& key = pair.first.Scalar();
     auto previous = seen.find(key);
     if (previous != seen.end()) {
-      throw Error(yaml_location(file, pair.first) + ": duplicate key '" + path + "." + key + "' (first given at " +
-                  yaml_location(file, previous->second) + ")");
+      throw Error(yaml_location(file, pair.first) + ": duplicate key '" + path + "." + printable(key) +
+                  "' (first given at " + yaml_location(file, previous->second) + ")");
     }
     seen.emplace(key, pair.first);
   }
@@ -163,13 +173,7 @@ Section::Section(std::shared_ptr<State> state) : state_(std::move(state)) {}
 Section::~Section() = default;
 
 Section Section::from_yaml_string(const std::string& yaml, const std::string& file_name, const std::string& path) {
-  YAML::Node node;
-  try {
-    node = YAML::Load(yaml);
-  } catch (const YAML::ParserException& e) {
-    throw Error(file_name + ":" + std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg);
-  }
-  return Section(make_section_state(node, file_name, path, nullptr));
+  return Section(make_section_state(parse_yaml(yaml, file_name), file_name, path, nullptr));
 }
 
 std::string Section::resolved_yaml() const { return emit_yaml(*state_->resolved); }
@@ -181,7 +185,7 @@ bool Section::has(const std::string& key) const { return find_entry(state_->node
 // Where messages about `key` point: the override that set it, the key's line, or the file.
 static std::string key_location(const Section::State& state, const std::string& key) {
   auto override_text = state.overrides.find(key);
-  if (override_text != state.overrides.end()) return "command line override " + override_text->second;
+  if (override_text != state.overrides.end()) return "command line override " + printable(override_text->second);
   Entry entry = find_entry(state.node, key);
   return entry.found ? yaml_location(state.file, entry.key) : state.file;
 }
@@ -320,7 +324,7 @@ void Section::require(const std::string& key, std::string& value) {
     }
     std::string close = closest_match(key, unread);
     if (!close.empty())
-      message += " ('" + state_->path + "." + close + "' at " + key_location(*state_, close) +
+      message += " ('" + state_->path + "." + printable(close) + "' at " + key_location(*state_, close) +
                  " looks like a misspelling of it)";
     throw Error(message);
   }
@@ -332,7 +336,7 @@ void Section::get_choice(const std::string& key, std::string& value, const std::
   for (const auto& choice : allowed) {
     if (value == choice) return;
   }
-  std::string message = "expected one of " + join(allowed, ", ") + ", got '" + value + "'";
+  std::string message = "expected one of " + join(allowed, ", ") + ", got '" + printable(value) + "'";
   std::string close = closest_match(value, allowed);
   if (!close.empty()) message += " (did you mean '" + close + "'?)";
   fail(key, message);
@@ -343,10 +347,10 @@ void Section::finish(const std::string& owner) const {
   for (const auto& pair : state_->node) {
     const std::string& key = pair.first.Scalar();
     if (state_->read.count(key)) continue;
-    std::string message = key_location(*state_, key) + ": unknown key '" + state_->path + "." + key + "'";
+    std::string message = key_location(*state_, key) + ": unknown key '" + state_->path + "." + printable(key) + "'";
     if (!owner.empty()) message += " for " + owner;
     std::string close = closest_match(key, known);
-    if (!close.empty()) message += " (did you mean '" + close + "'?)";
+    if (!close.empty()) message += " (did you mean '" + printable(close) + "'?)";
     if (!owner.empty()) message += "; " + owner + " takes " + join(known, ", ");
     throw Error(message);
   }

@@ -62,6 +62,26 @@ std::string format_bytes(double bytes) {
   return buffer;
 }
 
+std::string printable(const std::string& text, size_t max_bytes) {
+  size_t end = text.size();
+  if (end > max_bytes) {
+    end = max_bytes;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;  // not inside a character
+  }
+  std::string out;
+  for (size_t i = 0; i < end; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\x%02x", c);
+      out += escaped;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return end < text.size() ? out + "..." : out;
+}
+
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> parts(1);
   for (char c : text) {

@@ -23,4 +23,10 @@ bool starts_with(const std::string& text, const std::string& prefix);
 // Human-readable byte count: "12.3 MB".
 std::string format_bytes(double bytes);
 
+// Text from an input file made fit to quote in a one-line error message: control characters (line breaks, NUL,
+// escape sequences) written as \xNN, and text past `max_bytes` cut off with "..." (at a UTF-8 boundary).
+std::string printable(const std::string& text, size_t max_bytes = 200);
+// The limit for a parser's whole message, which quotes the input it stopped at (nlohmann: the whole token).
+inline constexpr size_t kMaxQuoted = 400;
+
 }  // namespace peft

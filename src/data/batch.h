@@ -34,9 +34,10 @@ class BatchSampler {
   size_t batches_per_epoch() const;
   // Example indices of batch `index` of `epoch`.
   std::vector<size_t> batch(int64_t epoch, size_t index) const;
+  // Every example index of `epoch`, in the order its batches take them (a checkpoint records it).
+  const std::vector<size_t>& order(int64_t epoch) const;
 
  private:
-  const std::vector<size_t>& order(int64_t epoch) const;
   size_t num_examples_;
   int64_t batch_size_;
   bool shuffle_;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "core/strings.h"
 
 namespace peft {
@@ -70,7 +71,7 @@ TsvLayout tsv_layout(const std::string& path, const std::vector<std::string>& fi
   }
   auto label = std::find(first.begin(), first.end(), "label");
   check(label != first.end() && !layout.texts.empty(),
-        path + ":1: unrecognised TSV header '" + join(first, "\\t") +
+        path + ":1: unrecognised TSV header '" + printable(join(first, "\\t")) +
             "'; expected a `label` column and one or two text columns (sentence, sentence1/sentence2, text, "
             "question/passage), or GLUE's SST-2, CoLA, MRPC or RTE layout");
   layout.label = static_cast<size_t>(label - first.begin());
@@ -115,6 +116,7 @@ std::vector<RawExample> read_jsonl(const std::string& path, bool& pairs) {
   std::vector<RawExample> out;
   for (const auto& line : read_lines(path)) {
     std::string where = path + ":" + std::to_string(line.number);
+    check_json_depth(line.text, where);
     auto json = nlohmann::json::parse(line.text, nullptr, /*allow_exceptions=*/false);
     check(json.is_object(), where + ": not a JSON object");
     RawExample example{line.number, "", "", ""};
@@ -176,7 +178,7 @@ ClassificationSet load_classification(const std::string& path, std::vector<std::
   for (size_t i = 0; i < set.label_names.size(); ++i) index.emplace(set.label_names[i], static_cast<int64_t>(i));
   for (auto& example : raw) {
     auto it = index.find(example.label);
-    check(it != index.end(), path + ":" + std::to_string(example.line) + ": label '" + example.label +
+    check(it != index.end(), path + ":" + std::to_string(example.line) + ": label '" + printable(example.label) +
                                  "' is not one of " + join(set.label_names, ", "));
     set.examples.push_back({std::move(example.text_a), std::move(example.text_b), it->second});
   }

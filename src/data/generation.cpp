@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "core/strings.h"
 
 namespace peft {
@@ -83,6 +84,7 @@ GenerationSet read_jsonl(const std::string& path) {
   for (int64_t line = 1; std::getline(in, text); ++line) {
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::string where = path + ":" + std::to_string(line);
+    check_json_depth(text, where);
     auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     check(json.is_object(), where + ": not a JSON object");
     check(json.contains("prompt") && json["prompt"].is_string(), where + ": needs a \"prompt\" string");
@@ -107,7 +109,8 @@ GenerationSet read_jsonl(const std::string& path) {
 }  // namespace
 
 GenerationSet load_generation_set(const std::string& path) {
-  check(std::filesystem::is_regular_file(path), "generation data not found: " + path);
+  std::error_code error;
+  check(std::filesystem::is_regular_file(path, error), "generation data not found: " + path);
   GenerationSet set;
   if (ends_with(path, ".csv")) {
     set = read_e2e(path);

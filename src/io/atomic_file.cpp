@@ -29,16 +29,13 @@ std::string parent_directory(const std::string& path) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
-// Makes the rename itself durable. Some filesystems cannot fsync a directory (EINVAL); that is not an error.
-void fsync_directory(const std::string& directory, const std::string& path) {
-  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    throw Error("cannot write " + path + ": cannot open directory " + directory + " to fsync it: " + errno_text(errno));
-  int result = ::fsync(fd);
-  int error = errno;
-  ::close(fd);
-  if (result != 0 && error != EINVAL)
-    throw Error("cannot write " + path + ": fsync of directory " + directory + " failed: " + errno_text(error));
+// Makes the rename itself durable.
+void fsync_parent(const std::string& directory, const std::string& path) {
+  try {
+    fsync_directory(directory);
+  } catch (const Error& e) {
+    throw Error("cannot write " + path + ": " + e.what());
+  }
 }
 
 }  // namespace
@@ -84,13 +81,22 @@ void AtomicFile::commit() {
   if (::rename(temporary_path_.c_str(), path_.c_str()) != 0)
     throw Error("cannot write " + path_ + ": renaming " + temporary_path_ + " over it failed: " + errno_text(errno));
   committed_ = true;
-  fsync_directory(parent_directory(path_), path_);
+  fsync_parent(parent_directory(path_), path_);
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
   AtomicFile file(path);
   file.write(contents.data(), contents.size());
   file.commit();
+}
+
+void fsync_directory(const std::string& directory) {
+  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw Error("cannot open directory " + directory + " to fsync it: " + errno_text(errno));
+  int result = ::fsync(fd);
+  int error = errno;
+  ::close(fd);
+  if (result != 0 && error != EINVAL) throw Error("fsync of directory " + directory + " failed: " + errno_text(error));
 }
 
 void ensure_directory(const std::string& directory) {

@@ -29,6 +29,10 @@ class AtomicFile {
 // One-shot form. Throws peft::Error naming the path when any step fails.
 void write_file_atomic(const std::string& path, const std::string& contents);
 
+// Makes renames and creations inside `directory` durable. Throws peft::Error; a filesystem that cannot fsync a
+// directory (EINVAL) is not an error.
+void fsync_directory(const std::string& directory);
+
 // Creates `directory` and its parents if needed; throws peft::Error when that is impossible.
 void ensure_directory(const std::string& directory);
 

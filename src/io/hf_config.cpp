@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "core/strings.h"
 
 namespace peft {
@@ -154,10 +155,11 @@ ModelConfig load_model_config(const std::string& directory) {
 
 ModelConfig parse_model_config(const std::string& text, const std::string& file) {
   nlohmann::json json;
+  check_json_depth(text, file);
   try {
     json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(file + ": invalid JSON: " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
+    throw Error(file + ": invalid JSON: " + printable(e.what(), kMaxQuoted));
   }
   check(json.is_object(), file + ": expected a JSON object");
 

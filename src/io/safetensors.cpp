@@ -1,6 +1,8 @@
 #include "io/safetensors.h"
 
 #include "core/error.h"
+#include "core/json_depth.h"
+#include "core/strings.h"
 #include "io/atomic_file.h"
 
 #include <algorithm>
@@ -47,15 +49,20 @@ const DtypeEntry* find_dtype(const std::string& name) {
   return nullptr;
 }
 
+// "[2, 3]"; a shape of many dimensions is cut short ("[1, 1, ..., 1] (1000 dimensions)") to keep messages short.
 std::string shape_text(const std::vector<int64_t>& shape) {
+  constexpr size_t kShown = 8;
   std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
+  for (size_t i = 0; i < shape.size() && i < kShown; ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  if (shape.size() <= kShown) return text + "]";
+  return text + ", ..., " + std::to_string(shape.back()) + "] (" + std::to_string(shape.size()) + " dimensions)";
 }
 
 // nlohmann keeps only one of duplicate keys without telling; this parse records the first duplicate instead.
 // Returns "" and fills `out`, or returns the problem.
 std::string parse_json_strict(const char* begin, const char* end, json& out) {
+  if (!json_depth_ok(std::string_view(begin, end - begin)))
+    return "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
   std::vector<std::set<std::string>> open_objects;
   std::string duplicate;
   auto callback = [&](int, json::parse_event_t event, json& parsed) {
@@ -72,9 +79,9 @@ std::string parse_json_strict(const char* begin, const char* end, json& out) {
   try {
     out = json::parse(begin, end, callback);
   } catch (const json::exception& e) {
-    return std::string("not valid JSON: ") + e.what();
+    return "not valid JSON: " + printable(e.what(), kMaxQuoted);
   }
-  if (!duplicate.empty()) return "duplicate key '" + duplicate + "'";
+  if (!duplicate.empty()) return "duplicate key '" + printable(duplicate) + "'";
   return "";
 }
 
@@ -88,7 +95,7 @@ class HeaderParser {
   }
 
   TensorInfo parse_entry(const std::string& name, const json& entry) const {
-    const std::string where = "tensor '" + name + "': ";
+    const std::string where = "tensor '" + printable(name) + "': ";
     if (!entry.is_object()) fail(where + "entry is not a JSON object");
     for (const char* field : {"dtype", "shape", "data_offsets"})
       if (!entry.contains(field)) fail(where + "missing '" + field + "'");
@@ -98,19 +105,24 @@ class HeaderParser {
     if (!dtype.is_string()) fail(where + "'dtype' must be a string");
     info.dtype_name = dtype.get<std::string>();
     const DtypeEntry* known = find_dtype(info.dtype_name);
-    if (!known) fail(where + "unsupported dtype '" + info.dtype_name + "'");
+    if (!known) fail(where + "unsupported dtype '" + printable(info.dtype_name) + "'");
     info.dtype = known->dtype;
 
     const json& shape = entry["shape"];
     if (!shape.is_array()) fail(where + "'shape' must be an array of integers");
     uint64_t bytes = c10::elementSize(info.dtype);
+    // A zero dimension empties the tensor, but LibTorch still multiplies the other dimensions into strides.
+    int64_t strided = 1;
     for (const json& dim : shape) {
       if (!dim.is_number_integer()) fail(where + "'shape' must be an array of integers");
       if (dim.is_number_unsigned()) {
         uint64_t value = dim.get<uint64_t>();
         if (value > uint64_t(INT64_MAX)) fail(where + "dimension " + std::to_string(value) + " is too large");
         info.shape.push_back(static_cast<int64_t>(value));
-        if (__builtin_mul_overflow(bytes, value, &bytes)) fail(where + "shape " + shape.dump() + " is too large");
+        if (__builtin_mul_overflow(bytes, value, &bytes) ||
+            __builtin_mul_overflow(strided, std::max<int64_t>(value, 1), &strided))
+          fail(where + "shape " + shape_text(info.shape) + (info.shape.size() < shape.size() ? " and more" : "") +
+               " is too large");
       } else {
         fail(where + "negative dimension " + std::to_string(dim.get<int64_t>()) + " in 'shape'");
       }
@@ -146,11 +158,12 @@ class HeaderParser {
     const std::string* previous = nullptr;
     for (const auto& [name, info] : order) {
       if (info->begin < expected)
-        fail("tensor '" + *name + "' (bytes " + std::to_string(info->begin) + ".." + std::to_string(info->end) +
-             ") overlaps tensor '" + *previous + "' (ending at byte " + std::to_string(expected) + ")");
+        fail("tensor '" + printable(*name) + "' (bytes " + std::to_string(info->begin) + ".." +
+             std::to_string(info->end) + ") overlaps tensor '" + printable(*previous) + "' (ending at byte " +
+             std::to_string(expected) + ")");
       if (info->begin > expected)
         fail("gap of unused bytes " + std::to_string(expected) + ".." + std::to_string(info->begin) +
-             " before tensor '" + *name + "'");
+             " before tensor '" + printable(*name) + "'");
       expected = info->end;
       previous = name;
     }
@@ -168,7 +181,7 @@ class HeaderParser {
 
 torch::Dtype dtype_from_name(const std::string& name) {
   const DtypeEntry* entry = find_dtype(name);
-  if (!entry) throw Error("unsupported safetensors dtype '" + name + "'");
+  if (!entry) throw Error("unsupported safetensors dtype '" + printable(name) + "'");
   return entry->dtype;
 }
 
@@ -227,7 +240,7 @@ std::shared_ptr<File> File::open(const std::string& path) {
     if (name == "__metadata__") {
       if (!entry.is_object()) parser.fail("__metadata__ is not a JSON object");
       for (const auto& [key, value] : entry.items()) {
-        if (!value.is_string()) parser.fail("__metadata__ value for '" + key + "' is not a string");
+        if (!value.is_string()) parser.fail("__metadata__ value for '" + printable(key) + "' is not a string");
         file->metadata_[key] = value.get<std::string>();
       }
       continue;
@@ -250,7 +263,7 @@ std::vector<std::string> File::names() const {
 
 torch::Tensor File::tensor(const std::string& name) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) throw Error("tensor '" + name + "' not found in " + path_);
+  if (it == tensors_.end()) throw Error("tensor '" + printable(name) + "' not found in " + path_);
   const TensorInfo& info = it->second;
   auto options = torch::TensorOptions().dtype(info.dtype);
   if (info.begin == info.end) return torch::empty(info.shape, options);
@@ -281,7 +294,17 @@ Checkpoint Checkpoint::open_directory(const std::string& directory) {
   if (fs::exists(dir / "model.safetensors")) return open_file((dir / "model.safetensors").string());
 
   const std::string index_path = (dir / "model.safetensors.index.json").string();
-  if (!fs::exists(index_path)) throw Error("no model.safetensors or model.safetensors.index.json in " + directory);
+  if (!fs::exists(index_path)) {
+    // Pickle can run arbitrary code when loaded: such weights are never read, only pointed at a conversion.
+    for (const char* pickled : {"pytorch_model.bin", "pytorch_model.bin.index.json"}) {
+      check(!fs::exists(dir / pickled),
+            directory + " holds " + pickled +
+                " (pickled PyTorch weights, which can execute code when loaded) and no "
+                "model.safetensors; convert it in Python: AutoModel.from_pretrained(dir).save_pretrained(dir, "
+                "safe_serialization=True)");
+    }
+    throw Error("no model.safetensors or model.safetensors.index.json in " + directory);
+  }
   std::ifstream in(index_path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
@@ -300,28 +323,28 @@ Checkpoint Checkpoint::open_directory(const std::string& directory) {
   std::map<std::string, size_t> shard_index;  // shard file name -> index into files_
   for (const auto& [tensor, shard] : weight_map.items()) {
     if (!shard.is_string())
-      throw Error("invalid index " + index_path + ": shard for tensor '" + tensor + "' is not a string");
+      throw Error("invalid index " + index_path + ": shard for tensor '" + printable(tensor) + "' is not a string");
     const std::string shard_name = shard.get<std::string>();
     if (shard_index.count(shard_name)) continue;
     const fs::path shard_path = dir / shard_name;
     if (!fs::is_regular_file(shard_path))
-      throw Error("invalid index " + index_path + ": shard '" + shard_name + "' (listed for tensor '" + tensor +
-                  "') does not exist at " + shard_path.string());
+      throw Error("invalid index " + index_path + ": shard '" + printable(shard_name) + "' (listed for tensor '" +
+                  printable(tensor) + "') does not exist at " + shard_path.string());
     shard_index[shard_name] = checkpoint.files_.size();
     checkpoint.files_.push_back(File::open(shard_path.string()));
     // Every tensor of every shard is loaded (as transformers does), so none may appear twice.
     for (const auto& name : checkpoint.files_.back()->names()) {
       auto [it, inserted] = checkpoint.location_.emplace(name, checkpoint.files_.size() - 1);
       if (!inserted)
-        throw Error("tensor '" + name + "' is present in two shards of " + directory + ": " +
+        throw Error("tensor '" + printable(name) + "' is present in two shards of " + directory + ": " +
                     checkpoint.files_[it->second]->path() + " and " + shard_path.string());
     }
   }
   for (const auto& [tensor, shard] : weight_map.items()) {
     const auto& file = checkpoint.files_[shard_index.at(shard.get<std::string>())];
     if (!file->contains(tensor))
-      throw Error("invalid index " + index_path + ": tensor '" + tensor + "' is listed in shard " + file->path() +
-                  " but that file does not contain it");
+      throw Error("invalid index " + index_path + ": tensor '" + printable(tensor) + "' is listed in shard " +
+                  file->path() + " but that file does not contain it");
   }
   return checkpoint;
 }

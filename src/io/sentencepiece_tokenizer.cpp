@@ -9,8 +9,28 @@
 #include "core/error.h"
 #include "io/sentencepiece_shim/sentencepiece_c_api.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PEFT_ADDRESS_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define PEFT_ADDRESS_SANITIZER 1
+#endif
+
 namespace peft {
 namespace {
+
+// Loads the shim with its own symbol scope (see sentencepiece_c_api.h). AddressSanitizer's runtime aborts on
+// RTLD_DEEPBIND, so a sanitized build (PEFT_SANITIZE, which leaves the shim uninstrumented) gives the shim a link
+// namespace of its own instead: as isolated, and the C interface passes only plain buffers across.
+void* open_isolated(const std::string& path) {
+#ifdef PEFT_ADDRESS_SANITIZER
+  return dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
+#else
+  return dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
+}
 
 // The functions of the shim library, resolved once per process.
 struct SentencePieceApi {
@@ -29,7 +49,7 @@ void* open_shim(std::string& errors) {
   auto executable = std::filesystem::read_symlink("/proc/self/exe", error);
   if (!error) candidates.push_back((executable.parent_path() / "libpeft_sentencepiece.so").string());
   for (const auto& path : candidates) {
-    if (void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND)) return library;
+    if (void* library = open_isolated(path)) return library;
     const char* message = dlerror();
     errors += (errors.empty() ? "" : "; ") + std::string(message ? message : path);
   }

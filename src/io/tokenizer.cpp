@@ -2,10 +2,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_depth.h"
 #include "core/strings.h"
 #include "io/sentencepiece_tokenizer.h"
 #include "io/tokenizers/byte_level_bpe.h"
@@ -19,9 +21,11 @@ namespace {
 
 // tokenizer_config.json's do_lower_case (BERT's vocab.txt), true when absent.
 bool lowercase_setting(const fs::path& directory) {
-  std::ifstream in(directory / "tokenizer_config.json");
+  std::ifstream in(directory / "tokenizer_config.json", std::ios::binary);
   if (!in) return true;
-  auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!json_depth_ok(text)) return true;  // as for any other invalid file
+  auto config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   return config.is_object() && config.contains("do_lower_case") && config["do_lower_case"].is_boolean()
              ? config["do_lower_case"].get<bool>()
              : true;

@@ -113,7 +113,8 @@ std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkp
                                            config.architecture + " is missing" + hint);
     auto source = checkpoint.tensor(stored);
     bool transposed = model->stored_transposed(name);
-    auto expected = transposed ? item.value().t().sizes() : item.value().sizes();
+    // A copy: sizes() of the temporary t() would dangle once the statement ends.
+    std::vector<int64_t> expected = transposed ? item.value().t().sizes().vec() : item.value().sizes().vec();
     check(source.sizes() == expected,
           checkpoint.describe() + ": tensor '" + stored + "' has shape " + shape_string(source.sizes()) + " but " +
               (head ? "the data's " + std::to_string(classifier->num_labels()) + " labels imply "

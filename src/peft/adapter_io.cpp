@@ -2,8 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "core/error.h"
+#include "core/json_depth.h"
+#include "core/strings.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/sequence_classifier.h"
@@ -44,6 +47,12 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, Model& model)
   method->attach(model);
 
   std::string weights_path = directory + "/adapter_model.safetensors";
+  // Pickle can run arbitrary code when loaded: a .bin adapter is never read, only pointed at a conversion.
+  check(fs::exists(weights_path) || !fs::exists(directory + "/adapter_model.bin"),
+        directory +
+            " holds adapter_model.bin (pickled PyTorch weights, which can execute code when loaded) and no "
+            "adapter_model.safetensors; convert it in Python: from safetensors.torch import save_file; "
+            "save_file(torch.load('adapter_model.bin', weights_only=True), 'adapter_model.safetensors')");
   check(fs::exists(weights_path), "no adapter_model.safetensors in adapter directory " + directory);
   auto file = safetensors::File::open(weights_path);
   std::map<std::string, torch::Tensor> tensors;
@@ -58,12 +67,17 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, Model& model)
 
 nlohmann::json read_adapter_config(const std::string& directory) {
   std::string path = directory + "/adapter_config.json";
-  check(std::filesystem::exists(path), "no adapter_config.json in adapter directory " + directory);
+  std::error_code error;
+  check(std::filesystem::exists(path, error), "no adapter_config.json in adapter directory " + directory);
+  check(std::filesystem::is_regular_file(path, error), path + " is not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check(!in.bad(), "cannot read " + path);
+  check_json_depth(text, path);
   try {
-    std::ifstream in(path);
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(path + ": invalid JSON: " + e.what());
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
+    throw Error(path + ": invalid JSON: " + printable(e.what(), kMaxQuoted));
   }
 }
 

@@ -150,7 +150,7 @@ std::shared_ptr<MethodOptions> BitFitOptions::from_adapter_config(const nlohmann
     throw Error(std::string("adapter_config.json: ") + e.what());
   }
   check(options->biases == "all" || options->biases == "subset",
-        "adapter_config.json: 'biases' must be all or subset, got '" + options->biases + "'");
+        "adapter_config.json: 'biases' must be all or subset, got '" + printable(options->biases) + "'");
   if (options->biases == "subset") {
     check(config.contains("target_modules"), "adapter_config.json: 'target_modules' is required for biases subset");
     const auto& target = config["target_modules"];

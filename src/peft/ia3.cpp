@@ -1,6 +1,5 @@
 #include "peft/ia3.h"
 
-#include <regex>
 #include <set>
 #include <tuple>
 
@@ -61,15 +60,9 @@ std::vector<std::string> not_in_targets(const StringOrList& feedforward, const S
   return missing;
 }
 
-// An empty string when `spec` is a list or a valid regular expression, else the regex error.
+// An empty string when `spec` is a list or a usable regular expression, else why it is not.
 std::string regex_error(const StringOrList& spec) {
-  if (spec.is_list || spec.string.empty()) return "";
-  try {
-    std::regex check_syntax(spec.string);
-  } catch (const std::regex_error& e) {
-    return std::string("invalid regular expression '") + spec.string + "': " + e.what();
-  }
-  return "";
+  return spec.is_list || spec.string.empty() ? "" : target_regex_problem(spec.string);
 }
 
 nlohmann::json spec_to_json(const StringOrList& spec) {

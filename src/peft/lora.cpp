@@ -192,12 +192,17 @@ double LoraOptions::scale() const {
 
 std::shared_ptr<MethodOptions> LoraOptions::from_adapter_config(const nlohmann::json& config) {
   auto options = std::make_shared<LoraOptions>();
+  options->r = positive_integer(config, "r");  // a float r would be cast, out of range undefined
+  // Features PEFT has and this tool does not yet: refuse rather than compute something else.
+  auto refuse_if = [&](const char* key, bool present) {
+    check(!present, std::string("adapter_config.json: '") + key + "' is not supported by this tool yet");
+  };
   try {
-    options->r = config.at("r").get<int64_t>();
     options->lora_alpha = config.value("lora_alpha", static_cast<double>(options->r));
     options->lora_dropout = config.value("lora_dropout", 0.0);
     options->use_rslora = config.value("use_rslora", false);
     options->bias = config.value("bias", std::string("none"));
+    refuse_if("use_dora", config.value("use_dora", false));
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("adapter_config.json: ") + e.what());
   }
@@ -205,17 +210,11 @@ std::shared_ptr<MethodOptions> LoraOptions::from_adapter_config(const nlohmann::
   if (config.contains("exclude_modules")) {
     options->exclude_modules = targets_from_json(config["exclude_modules"], "exclude_modules");
   }
-  // Features PEFT has and this tool does not yet: refuse rather than compute something else.
-  auto refuse_if = [&](const char* key, bool present) {
-    check(!present, std::string("adapter_config.json: '") + key + "' is not supported by this tool yet");
-  };
-  refuse_if("use_dora", config.value("use_dora", false));
   // fan_in_fan_out needs nothing: like PEFT, it is taken from each target's layout (true for Conv1D).
   refuse_if("layers_to_transform", config.contains("layers_to_transform") && !config["layers_to_transform"].is_null());
   refuse_if("rank_pattern", config.contains("rank_pattern") && !config["rank_pattern"].empty());
   refuse_if("alpha_pattern", config.contains("alpha_pattern") && !config["alpha_pattern"].empty());
   refuse_if("modules_to_save", config.contains("modules_to_save") && !config["modules_to_save"].is_null());
-  check(options->r > 0, "adapter_config.json: 'r' must be positive");
   check(options->bias == "none" || options->bias == "all" || options->bias == "lora_only",
         "adapter_config.json: 'bias' must be none, all or lora_only");
   return options;

@@ -171,7 +171,11 @@ void PrefixTuningOptions::read(Section& section) {
 std::shared_ptr<MethodOptions> PrefixTuningOptions::from_adapter_config(const nlohmann::json& config) {
   auto options = std::make_shared<PrefixTuningOptions>();
   options->num_virtual_tokens = positive_integer(config, "num_virtual_tokens");
-  options->expected_width = 2 * positive_integer(config, "num_layers") * positive_integer(config, "token_dim");
+  int64_t num_layers = positive_integer(config, "num_layers"), token_dim = positive_integer(config, "token_dim");
+  bool fits =
+      num_layers <= INT64_MAX / 2 && !__builtin_mul_overflow(2 * num_layers, token_dim, &options->expected_width);
+  check(fits, "adapter_config.json: 'num_layers' " + std::to_string(num_layers) + " and 'token_dim' " +
+                  std::to_string(token_dim) + " are too large");
   const auto& projection = config.contains("prefix_projection") ? config["prefix_projection"] : nlohmann::json(false);
   const auto& inference = config.contains("inference_mode") ? config["inference_mode"] : nlohmann::json(true);
   check(projection.is_boolean() && inference.is_boolean(),

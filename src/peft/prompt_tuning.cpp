@@ -1,6 +1,7 @@
 #include "peft/prompt_tuning.h"
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/tokenizer.h"
 #include "models/causal_lm.h"
 #include "peft/adapter_io.h"
@@ -51,7 +52,7 @@ class PromptTuning : public Method {
                 " labels, more than num_virtual_tokens " + std::to_string(l));
       for (const auto& label : o.class_labels) {
         auto ids = tokenizer.encode(label);
-        check(!ids.empty(), "peft.class_labels: '" + label + "' gives no tokens");
+        check(!ids.empty(), "peft.class_labels: '" + printable(label) + "' gives no tokens");
         init_rows_.push_back(ids);
       }
     }

@@ -47,8 +47,8 @@ const MethodEntry& find_method(const std::string& name) {
     if (entry.name == name) return entry;
   }
   std::string hint = closest_match(name, method_names());
-  throw Error("unknown PEFT method '" + name + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
-              "; available: " + join(method_names(), ", "));
+  throw Error("unknown PEFT method '" + printable(name) + "'" +
+              (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; available: " + join(method_names(), ", "));
 }
 
 const MethodEntry& find_method_by_peft_type(const std::string& peft_type) {
@@ -60,7 +60,8 @@ const MethodEntry& find_method_by_peft_type(const std::string& peft_type) {
     if (!entry.peft_type.empty()) types.push_back(entry.peft_type);
   }
   types.push_back(kCompositionPeftType);
-  throw Error("adapter_config.json: peft_type '" + peft_type + "' is not supported; supported: " + join(types, ", "));
+  throw Error("adapter_config.json: peft_type '" + printable(peft_type) +
+              "' is not supported; supported: " + join(types, ", "));
 }
 
 }  // namespace peft

@@ -17,8 +17,20 @@ std::string last_component(const std::string& path) {
 
 }  // namespace
 
+std::string target_regex_problem(const std::string& pattern) {
+  if (pattern.size() > kMaxTargetRegex)
+    return "regular expression of " + std::to_string(pattern.size()) + " characters is too long (the limit is " +
+           std::to_string(kMaxTargetRegex) + ")";
+  try {
+    std::regex check_syntax(pattern);
+  } catch (const std::regex_error& e) {
+    return "invalid regular expression '" + printable(pattern) + "': " + e.what();
+  }
+  return "";
+}
+
 std::string describe(const StringOrList& targets) {
-  if (!targets.is_list) return "'" + targets.string + "'";
+  if (!targets.is_list) return "'" + printable(targets.string) + "'";
   return "[" + join(targets.list, ", ") + "]";
 }
 
@@ -42,11 +54,8 @@ TargetMatch match_targets(Model& model, const StringOrList& targets, const Strin
                           const std::string& option_name) {
   for (const auto* spec : {&targets, &exclude}) {
     if (spec->is_list || spec->string.empty() || spec->string == "all-linear") continue;
-    try {
-      std::regex check_syntax(spec->string);
-    } catch (const std::regex_error& e) {
-      throw Error(option_name + ": invalid regular expression '" + spec->string + "': " + e.what());
-    }
+    std::string problem = target_regex_problem(spec->string);
+    check(problem.empty(), option_name + ": " + problem);
   }
   bool all_linear = !targets.is_list && targets.string == "all-linear";
   TargetMatch match;

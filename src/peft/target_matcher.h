@@ -22,6 +22,12 @@ struct TargetMatch {
 TargetMatch match_targets(Model& model, const StringOrList& targets, const StringOrList& exclude,
                           const std::string& option_name);
 
+// Why `pattern` cannot be a target regular expression, or "" when it can: invalid syntax, or longer than
+// kMaxTargetRegex characters (libstdc++ compiles regular expressions recursively: a huge pattern from a config file,
+// such as 20,000 nested parentheses, would overflow the stack).
+inline constexpr size_t kMaxTargetRegex = 4096;
+std::string target_regex_problem(const std::string& pattern);
+
 // Whether `path` matches `targets` under the rules above ("all-linear" is not handled here).
 bool matches(const StringOrList& targets, const std::string& path);
 

@@ -5,10 +5,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/strings.h"
 #include "data/batch.h"
 #include "data/encoder_inputs.h"
@@ -22,6 +25,7 @@
 #include "peft/adapter_io.h"
 #include "peft/classifier_head.h"
 #include "peft/composition.h"
+#include "train/checkpoint.h"
 #include "train/loss.h"
 #include "train/schedule.h"
 
@@ -67,9 +71,21 @@ void Trainer::setup() {
   const std::pair<const char*, const char*> results[] = {{"adapter_model.safetensors", "an adapter"},
                                                          {"model.safetensors", "a model"}};
   for (const auto& [file, what] : results) {
-    check(config_.output.overwrite || !std::filesystem::exists(config_.output.dir + "/" + file),
+    check(config_.output.overwrite || !resume_request_.empty() ||
+              !std::filesystem::exists(config_.output.dir + "/" + file),
           config_.source + ": output.dir " + config_.output.dir + " already holds " + what +
               "; choose another directory or set output.overwrite=true");
+  }
+  if (!resume_request_.empty()) {
+    resume_dir_ = resolve_checkpoint(resume_request_, config_.output.dir);
+    check_resumable(resume_dir_, config_.resolved_yaml);
+  } else {
+    auto earlier = complete_checkpoints(config_.output.dir);
+    if (!config_.output.overwrite && !earlier.empty()) {
+      throw Error(config_.source + ": output.dir " + config_.output.dir + " holds checkpoints of an earlier run (" +
+                  earlier.back().second +
+                  "); continue it with --resume latest, or set output.overwrite=true to start over");
+    }
   }
   int threads = configure_threads(config_.train.threads);
   device_ = resolve_device(config_.model.device);
@@ -236,7 +252,10 @@ void Trainer::print_summary() const {
 }
 
 void Trainer::log_json(const nlohmann::json& record) {
-  if (log_.is_open()) log_ << record.dump() << '\n' << std::flush;
+  if (!log_.is_open()) return;
+  log_ << record.dump() << '\n' << std::flush;
+  // A full disk must stop the run, not silently end the log.
+  if (!log_) throw Error("cannot write the training log " + log_path_ + ": " + std::strerror(errno));
 }
 
 double Trainer::evaluate_held_out(int64_t step) {
@@ -256,12 +275,25 @@ double Trainer::evaluate_held_out(int64_t step) {
   return result.loss;
 }
 
+// A checkpoint's directory must be this run's output.dir for its log to be continued; otherwise a new log starts.
+void Trainer::open_log(const TrainingProgress* resumed) {
+  namespace fs = std::filesystem;
+  log_path_ = config_.output.dir + "/train_log.jsonl";
+  std::error_code error;
+  bool continue_log = resumed && fs::equivalent(fs::path(resume_dir_).parent_path(), config_.output.dir, error) &&
+                      fs::exists(log_path_) && static_cast<int64_t>(fs::file_size(log_path_)) >= resumed->log_bytes;
+  if (continue_log) {
+    // Lines written after the checkpoint belong to steps that will be trained again.
+    fs::resize_file(log_path_, static_cast<uintmax_t>(resumed->log_bytes), error);
+    check(!error, "cannot continue the training log " + log_path_ + ": " + error.message());
+  }
+  log_.open(log_path_, continue_log ? std::ios::app : std::ios::trunc);
+  check(log_.good(), "cannot write the training log " + log_path_ + ": " + std::strerror(errno));
+}
+
 TrainSummary Trainer::train() {
   const auto& t = config_.train;
   ensure_directory(config_.output.dir);
-  std::string log_path = config_.output.dir + "/train_log.jsonl";
-  log_.open(log_path, std::ios::trunc);
-  check(log_.good(), "cannot write the training log " + log_path);
 
   // AdamW over the method's parameters only; scale vectors and biases are exempt from weight decay.
   std::vector<torch::Tensor> decayed, undecayed;
@@ -290,16 +322,43 @@ TrainSummary Trainer::train() {
   std::vector<torch::Tensor> parameters;
   for (const auto& parameter : method_->trainable_parameters()) parameters.push_back(parameter.tensor);
 
-  method_->initialise_from_data(*model_, train_examples_, tokenizer_->pad_id());
   TrainSummary summary;
-  summary.base_eval_loss = evaluate_held_out(0);
-  if (summary.base_eval_loss >= 0)
-    std::fprintf(stderr, "held-out loss before training: %.4f\n", summary.base_eval_loss);
-  summary.base_classification = classify_held_out(0);
-  if (summary.base_classification) {
-    std::fprintf(stderr, "held-out classification before training: %s\n",
-                 format_report(*summary.base_classification).c_str());
+  summary.total_steps = total_steps;
+  std::string fingerprint = fingerprint_examples(train_examples_);
+  TrainingProgress progress;
+  if (!resume_dir_.empty()) {
+    progress = read_checkpoint(resume_dir_, *method_, optimizer);
+    check(progress.examples == static_cast<int64_t>(train_examples_.size()) &&
+              progress.data_fingerprint == fingerprint && progress.epoch_order == sampler.order(progress.epoch),
+          "cannot resume from " + resume_dir_ + ": the training data (" + config_.data.train +
+              ", as tokenized) differs from the data the checkpoint was trained on");
+    if (progress.total_steps != total_steps) {
+      spdlog::warn("resuming a run of {} steps as one of {}: the learning-rate schedule follows the new length",
+                   progress.total_steps, total_steps);
+    }
+    open_log(&progress);
+    log_json({{"event", "resumed"}, {"step", progress.step}, {"checkpoint", resume_dir_}});
+    std::fprintf(stderr, "resuming from %s at step %ld/%ld\n", resume_dir_.c_str(), long(progress.step),
+                 long(total_steps));
+  } else {
+    if (config_.output.overwrite) remove_checkpoints(config_.output.dir);  // an earlier run's, now replaced
+    open_log(nullptr);
+    progress.examples = static_cast<int64_t>(train_examples_.size());
+    progress.data_fingerprint = fingerprint;
+    method_->initialise_from_data(*model_, train_examples_, tokenizer_->pad_id());
+    progress.base_eval_loss = evaluate_held_out(0);
+    if (progress.base_eval_loss >= 0)
+      std::fprintf(stderr, "held-out loss before training: %.4f\n", progress.base_eval_loss);
+    progress.base_classification = classify_held_out(0);
+    if (progress.base_classification) {
+      std::fprintf(stderr, "held-out classification before training: %s\n",
+                   format_report(*progress.base_classification).c_str());
+    }
   }
+  progress.total_steps = total_steps;
+  summary.base_eval_loss = progress.base_eval_loss;
+  summary.base_classification = progress.base_classification;
+  summary.final_train_loss = progress.final_train_loss;
   std::fprintf(stderr, "training %ld step(s): %zu examples, batch %ld x %ld accumulation, %ld batch(es) per epoch\n",
                long(total_steps), train_examples_.size(), long(t.batch_size), long(t.gradient_accumulation_steps),
                long(batches));
@@ -308,10 +367,29 @@ TrainSummary Trainer::train() {
   model_->train();
   auto start = Clock::now();
   double evaluating = 0.0;  // seconds spent on held-out evaluation inside the loop
-  int64_t step = 0, micro = 0, tokens = 0;
+  const int64_t first_step = progress.step;
+  const double earlier_seconds = progress.train_seconds;
+  auto seconds_training = [&] {
+    return earlier_seconds + std::chrono::duration<double>(Clock::now() - start).count() - evaluating;
+  };
+  auto save_checkpoint = [&] {
+    progress.train_seconds = seconds_training();
+    log_.flush();
+    progress.log_bytes = static_cast<int64_t>(std::filesystem::file_size(log_path_));
+    progress.epoch_order = sampler.order(progress.epoch);
+    write_checkpoint(config_.output.dir, {*method_, optimizer, config_.model.path, config_.resolved_yaml}, progress);
+    prune_checkpoints(config_.output.dir, t.keep_checkpoints);
+    summary.checkpoint = checkpoint_directory(config_.output.dir, progress.step);
+    spdlog::info("checkpoint written: {}", summary.checkpoint);
+  };
+
+  int64_t step = progress.step, micro = 0;
   double step_loss = 0.0;
-  for (int64_t epoch = 0; step < total_steps; ++epoch) {
-    for (int64_t index = 0; index < batches && step < total_steps; ++index) {
+  std::string nonfinite;                        // what was NaN/Inf in the step being accumulated, or empty
+  summary.interrupted = interrupt_requested();  // e.g. during the evaluation before training
+  for (int64_t epoch = progress.epoch; step < total_steps && !summary.interrupted; ++epoch) {
+    int64_t first_batch = epoch == progress.epoch ? progress.next_batch : 0;
+    for (int64_t index = first_batch; index < batches && step < total_steps; ++index) {
       auto indices = sampler.batch(epoch, static_cast<size_t>(index));
       std::vector<const Example*> members;
       for (size_t i : indices) members.push_back(&train_examples_[i]);
@@ -320,9 +398,11 @@ TrainSummary Trainer::train() {
       if (head_classifies_ || batch.scored_tokens > 0) {
         auto loss = training_loss(*model_, batch);
         (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
-        step_loss += loss.item<double>();
-        tokens += batch.tokens;
-        for (size_t i : indices) summary.training_flops += train_example_flops_[i];
+        double value = loss.item<double>();
+        if (!std::isfinite(value) && nonfinite.empty()) nonfinite = "loss (" + std::to_string(value) + ")";
+        step_loss += value;
+        progress.tokens += batch.tokens;
+        for (size_t i : indices) progress.training_flops += train_example_flops_[i];
         ++micro;
       }
       bool epoch_end = index + 1 == batches;
@@ -331,31 +411,59 @@ TrainSummary Trainer::train() {
       int64_t accumulated = (micro - 1) % t.gradient_accumulation_steps + 1;
       double lr = schedule.at(step);
       for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-      double grad_norm = t.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(parameters, t.max_grad_norm) : 0.0;
-      optimizer.step();
-      optimizer.zero_grad();
+      // Without clipping the norm is still measured (an infinite bound scales by 1): it is logged and checked.
+      double bound = t.max_grad_norm > 0 ? t.max_grad_norm : std::numeric_limits<double>::infinity();
+      double grad_norm = torch::nn::utils::clip_grad_norm_(parameters, bound);
+      if (!std::isfinite(grad_norm) && nonfinite.empty())
+        nonfinite = "gradient (norm " + std::to_string(grad_norm) + ")";
       micro = 0;
       ++step;
-      double mean_loss = step_loss / static_cast<double>(accumulated);
-      step_loss = 0.0;
-      summary.final_train_loss = mean_loss;
+      progress.step = step;
+      progress.epoch = epoch_end ? epoch + 1 : epoch;
+      progress.next_batch = epoch_end ? 0 : index + 1;
 
-      double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      double tokens_per_second = tokens / std::max(elapsed, 1e-9);
-      double eta = elapsed / step * static_cast<double>(total_steps - step);
-      log_json({{"step", step},
-                {"epoch", epoch},
-                {"loss", mean_loss},
-                {"lr", lr},
-                {"grad_norm", grad_norm},
-                {"tokens", tokens},
-                {"tokens_per_second", tokens_per_second},
-                {"elapsed_seconds", elapsed}});
-      bool report = step % std::max<int64_t>(1, t.log_every) == 0 || step == total_steps;
-      if (interactive || report) {
-        std::fprintf(stderr, "%sstep %ld/%ld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s%s",
-                     interactive ? "\r\033[K" : "", long(step), long(total_steps), mean_loss, lr, tokens_per_second,
-                     format_duration(eta).c_str(), interactive && !report ? "" : "\n");
+      if (!nonfinite.empty()) {
+        optimizer.zero_grad();
+        step_loss = 0.0;
+        std::string what = "step " + std::to_string(step) + ": non-finite " + nonfinite;
+        nonfinite.clear();
+        check(t.on_nonfinite == "skip",
+              what + "; stopping (train.on_nonfinite: stop), nothing of this step is saved" +
+                  (summary.checkpoint.empty() ? "" : "; last checkpoint " + summary.checkpoint) +
+                  "; lower train.learning_rate or set train.on_nonfinite: skip");
+        ++progress.nonfinite_skipped;
+        ++progress.nonfinite_in_a_row;
+        log_json({{"step", step}, {"skipped", what}, {"lr", lr}});
+        spdlog::warn("{}; step skipped ({} in a row, {} in all)", what, progress.nonfinite_in_a_row,
+                     progress.nonfinite_skipped);
+        check(progress.nonfinite_in_a_row < t.max_nonfinite_in_a_row,
+              what + "; " + std::to_string(progress.nonfinite_in_a_row) +
+                  " non-finite steps in a row (train.max_nonfinite_in_a_row), stopping; lower train.learning_rate");
+      } else {
+        optimizer.step();
+        optimizer.zero_grad();
+        progress.nonfinite_in_a_row = 0;
+        double mean_loss = step_loss / static_cast<double>(accumulated);
+        step_loss = 0.0;
+        progress.final_train_loss = mean_loss;
+
+        double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+        double tokens_per_second = progress.tokens / std::max(seconds_training(), 1e-9);
+        double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(total_steps - step);
+        log_json({{"step", step},
+                  {"epoch", epoch},
+                  {"loss", mean_loss},
+                  {"lr", lr},
+                  {"grad_norm", grad_norm},
+                  {"tokens", progress.tokens},
+                  {"tokens_per_second", tokens_per_second},
+                  {"elapsed_seconds", elapsed}});
+        bool report = step % std::max<int64_t>(1, t.log_every) == 0 || step == total_steps;
+        if (interactive || report) {
+          std::fprintf(stderr, "%sstep %ld/%ld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s%s",
+                       interactive ? "\r\033[K" : "", long(step), long(total_steps), mean_loss, lr, tokens_per_second,
+                       format_duration(eta).c_str(), interactive && !report ? "" : "\n");
+        }
       }
       if (t.eval_every > 0 && step % t.eval_every == 0 && step < total_steps) {
         auto eval_start = Clock::now();
@@ -363,11 +471,18 @@ TrainSummary Trainer::train() {
         if (eval_loss >= 0) std::fprintf(stderr, "step %ld: held-out loss %.4f\n", long(step), eval_loss);
         evaluating += std::chrono::duration<double>(Clock::now() - eval_start).count();
       }
+      summary.interrupted = step < total_steps ? interrupt_requested() : 0;
+      if ((t.save_every > 0 && step % t.save_every == 0) || summary.interrupted) save_checkpoint();
+      if (summary.interrupted) break;
     }
   }
   summary.steps = step;
-  summary.train_seconds = std::chrono::duration<double>(Clock::now() - start).count() - evaluating;
-  summary.trained_tokens = tokens;
+  summary.train_seconds = seconds_training();
+  summary.trained_tokens = progress.tokens;
+  summary.training_flops = progress.training_flops;
+  summary.final_train_loss = progress.final_train_loss;
+  summary.nonfinite_skipped = progress.nonfinite_skipped;
+  if (summary.interrupted) return summary;
   summary.final_eval_loss = evaluate_held_out(step);
   summary.final_classification = classify_held_out(step);
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
@@ -376,12 +491,14 @@ TrainSummary Trainer::train() {
             {"elapsed_seconds", elapsed},
             {"train_seconds", summary.train_seconds},
             {"training_flops", summary.training_flops},
+            {"skipped_steps", summary.nonfinite_skipped},
             {"base_eval_loss", summary.base_eval_loss},
             {"final_eval_loss", summary.final_eval_loss}});
   return summary;
 }
 
 void Trainer::save() const {
+  check_finite_parameters(*method_, method_->writes_model() ? "the model" : "the adapter");
   if (method_->writes_model() && script_) {
     ensure_directory(config_.output.dir);
     script_->save(config_.output.dir + "/model.pt");

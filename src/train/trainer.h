@@ -41,6 +41,12 @@ struct TrainSummary {
   double training_flops = 0.0;
   // Classification tasks with an eval set: rank classification of the held-out set before and after training.
   std::optional<ClassificationReport> base_classification, final_classification;
+  int64_t total_steps = 0;
+  int64_t nonfinite_skipped = 0;  // steps dropped for a NaN/Inf loss or gradient (train.on_nonfinite: skip)
+  // A SIGINT/SIGTERM stopped the run after a step (core/interrupt.h): the signal, and nothing is evaluated or saved
+  // but the checkpoint.
+  int interrupted = 0;
+  std::string checkpoint;  // the newest checkpoint this run wrote, or empty
 };
 
 class Trainer {
@@ -48,10 +54,15 @@ class Trainer {
   explicit Trainer(RunConfig config);
   ~Trainer();
 
+  // Continue from a checkpoint ("latest" in output.dir, or a checkpoint directory) instead of starting afresh.
+  // Call before setup(), which checks that the checkpoint fits this run.
+  void resume_from(std::string checkpoint) { resume_request_ = std::move(checkpoint); }
   // Builds everything; throws peft::Error for any bad input before training starts.
   void setup();
   // Matched modules and the parameter count line (what --dry-run prints).
   void print_summary() const;
+  // Trains to the end, or until interrupt_requested() after a step, when it writes a checkpoint and returns early.
+  // Throws peft::Error for a non-finite step under train.on_nonfinite: stop, and for failed writes.
   TrainSummary train();
   // Writes the adapter, the resolved config; the log is written while training.
   void save() const;
@@ -75,6 +86,7 @@ class Trainer {
   void check_script_task() const;
   std::optional<ClassificationReport> classify_held_out(int64_t step);
   void log_json(const nlohmann::json& record);
+  void open_log(const struct TrainingProgress* resumed);
 
   RunConfig config_;
   torch::Device device_{torch::kCPU};
@@ -91,6 +103,8 @@ class Trainer {
   FlopCount flops_;
   std::vector<double> train_example_flops_;  // training FLOPs of each training example, counted once
   std::ofstream log_;
+  std::string log_path_;
+  std::string resume_request_, resume_dir_;  // as asked, and the checkpoint directory it names
 };
 
 }  // namespace peft

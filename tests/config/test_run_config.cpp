@@ -255,6 +255,7 @@ TEST(RunConfig, InvalidChoicesAndValues) {
       {"batch_size: 0", "train.batch_size: must be positive, got 0"},
       {"gradient_accumulation_steps: -1", "train.gradient_accumulation_steps: must be positive, got -1"},
       {"learning_rate: 0", "train.learning_rate: must be positive"},
+      {"learning_rate: 1e39", "train.learning_rate: must be within float's range (3.4e38), got 1e+39"},
       {"epochs: 0", "train.epochs: must be at least 1 when max_steps is 0, got 0"},
       {"max_steps: -2", "train.max_steps: must not be negative, got -2"},
       {"warmup_ratio: 1.0", "train.warmup_ratio: must be in [0, 1)"},
@@ -267,6 +268,10 @@ TEST(RunConfig, InvalidChoicesAndValues) {
       {"eval_every: -1", "train.eval_every: must not be negative"},
       {"log_every: -5", "train.log_every: must not be negative"},
       {"threads: -1", "train.threads: must not be negative"},
+      {"save_every: -1", "train.save_every: must not be negative"},
+      {"keep_checkpoints: -3", "train.keep_checkpoints: must not be negative"},
+      {"on_nonfinite: ignore", "train.on_nonfinite: expected one of stop, skip, got 'ignore'"},
+      {"max_nonfinite_in_a_row: 0", "train.max_nonfinite_in_a_row: must be positive, got 0"},
   };
   for (const auto& [line, expected] : bad) {
     std::string message = load_error(kMinimal + "train:\n  " + line + "\n");
@@ -342,7 +347,7 @@ TEST(RunConfig, ResolvedYamlRoundTrips) {
   std::vector<std::string> sections;
   for (const auto& pair : tree) sections.push_back(pair.first.Scalar());
   EXPECT_EQ(sections, (std::vector<std::string>{"model", "data", "peft", "train", "output"}));
-  EXPECT_EQ(tree["train"].size(), 18u) << first.resolved_yaml;
+  EXPECT_EQ(tree["train"].size(), 22u) << first.resolved_yaml;
   EXPECT_EQ(tree["model"].size(), 5u);
   EXPECT_EQ(tree["data"].size(), 6u);
   EXPECT_EQ(tree["output"].size(), 2u);

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_depth.h"
+#include "core/strings.h"
 #include "io/tokenizers/byte_level_bpe.h"
 #include "io/tokenizers/wordpiece.h"
 
@@ -23,10 +25,12 @@ std::string read_file(const std::string& path) {
 }
 
 json read_json(const std::string& path) {
+  std::string text = read_file(path);
+  check_json_depth(text, path);
   try {
-    return json::parse(read_file(path));
+    return json::parse(text);
   } catch (const json::exception& e) {
-    throw Error(path + ": invalid JSON (" + std::string(e.what()) + ")");
+    throw Error(path + ": invalid JSON (" + printable(e.what(), kMaxQuoted) + ")");
   }
 }
 

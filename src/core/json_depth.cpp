@@ -1,0 +1,34 @@
+#include "core/json_depth.h"
+
+#include "core/error.h"
+
+namespace peft {
+
+bool json_depth_ok(std::string_view text) {
+  size_t depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+void check_json_depth(std::string_view text, const std::string& where) {
+  check(json_depth_ok(text), where + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+}
+
+}  // namespace peft
