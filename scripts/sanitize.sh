@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 jobs=${JOBS:-$(nproc)}
 
 # Also for the build: gtest_discover_tests runs each test binary to list its tests.
-export ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1"
+# allocator_may_return_null: an impossible allocation (an adapter config asking for terabytes) must fail as it does
+# without the sanitizer, so that the tool can report it, instead of aborting the process.
+export ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 

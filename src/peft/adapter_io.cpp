@@ -44,7 +44,13 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, Model& model)
   } catch (const Error& e) {
     throw Error(config_path + ": " + e.what());
   }
-  method->attach(model);
+  try {
+    method->attach(model);
+  } catch (const c10::Error& e) {  // sizes from the config that cannot be allocated (r: 1e12, say)
+    std::string reason = e.what_without_backtrace();
+    throw Error(config_path + ": the adapter it describes cannot be built on " + model.description() + ": " +
+                printable(reason.substr(0, reason.find('\n'))));
+  }
 
   std::string weights_path = directory + "/adapter_model.safetensors";
   // Pickle can run arbitrary code when loaded: a .bin adapter is never read, only pointed at a conversion.
