@@ -216,6 +216,14 @@ TEST(Resume, FailedCheckpointWriteStopsWithOneLineAndKeepsEarlierCheckpoints) {
   EXPECT_EQ(test::read_text(out + "/adapter_model.safetensors"), test::read_text(r.out + "/adapter_model.safetensors"));
 }
 
+TEST(Resume, UnwritableOutputDirectoryStopsWithOneLine) {
+  // A path under a regular file can never be created (permissions would not stop root, which CI may be).
+  const auto& r = reference();
+  std::string blocker = test::write_text(r.work + "/blocker", "a file, not a directory\n");
+  auto failed = test::run_command(train_command(r.config, blocker + "/out", "train.max_steps=2"));
+  expect_one_line_error(failed, "cannot create directory " + blocker + "/out");
+}
+
 TEST(Resume, KeepCheckpointsRotatesAndAFreshRunRefusesOrReplacesThem) {
   const auto& r = reference();
   std::string out = r.work + "/rotate";
