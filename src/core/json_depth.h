@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 namespace peft {
 
 // Far deeper than anything this tool reads (safetensors headers, adapter_config.json, data records: under 10).
@@ -18,5 +20,9 @@ bool json_depth_ok(std::string_view text);
 
 // Throws peft::Error "<where>: JSON nested deeper than 128 levels" unless json_depth_ok(text).
 void check_json_depth(std::string_view text, const std::string& where);
+
+// Parses JSON read from a file: depth checked first, then any parser error (malformed text, a number beyond double
+// such as 1e999) becomes peft::Error "<where>: invalid JSON: <parser's message, made printable>".
+nlohmann::json parse_json(std::string_view text, const std::string& where);
 
 }  // namespace peft

@@ -11,7 +11,6 @@
 
 #include "core/error.h"
 #include "core/json_depth.h"
-#include "core/strings.h"
 #include "data/generation.h"
 #include "io/tokenizer.h"
 
@@ -92,13 +91,7 @@ std::vector<Example> load_json_lines(const std::string& path, const std::string&
   std::string line;
   for (int64_t number = 1; std::getline(lines, line); ++number) {
     if (is_blank(line)) continue;
-    nlohmann::json record;
-    check_json_depth(line, path + ":" + std::to_string(number));
-    try {
-      record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for 1e999
-      throw Error(path + ":" + std::to_string(number) + ": invalid JSON: " + printable(error.what(), kMaxQuoted));
-    }
+    nlohmann::json record = parse_json(line, path + ":" + std::to_string(number));
     Example example;
     check(record_to_example(record, tokenizer, max_length, example),
           path + ":" + std::to_string(number) + ": " + kExpectedRecord);
@@ -113,13 +106,7 @@ std::vector<Example> load_json(const std::string& path, const std::string& conte
   size_t first = contents.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || contents[first] != '[')
     return load_json_lines(path, contents, tokenizer, max_length);
-  nlohmann::json records;
-  check_json_depth(contents, path);
-  try {
-    records = nlohmann::json::parse(contents);
-  } catch (const nlohmann::json::exception& error) {  // parse_error, or out_of_range for 1e999
-    throw Error(path + ": invalid JSON: " + printable(error.what(), kMaxQuoted));
-  }
+  nlohmann::json records = parse_json(contents, path);
   std::vector<Example> examples;
   for (size_t i = 0; i < records.size(); ++i) {
     Example example;

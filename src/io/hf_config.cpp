@@ -154,13 +154,7 @@ ModelConfig load_model_config(const std::string& directory) {
 }
 
 ModelConfig parse_model_config(const std::string& text, const std::string& file) {
-  nlohmann::json json;
-  check_json_depth(text, file);
-  try {
-    json = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
-    throw Error(file + ": invalid JSON: " + printable(e.what(), kMaxQuoted));
-  }
+  nlohmann::json json = parse_json(text, file);
   check(json.is_object(), file + ": expected a JSON object");
 
   ModelConfig config;

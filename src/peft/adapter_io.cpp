@@ -79,12 +79,7 @@ nlohmann::json read_adapter_config(const std::string& directory) {
   std::ifstream in(path, std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   check(!in.bad(), "cannot read " + path);
-  check_json_depth(text, path);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
-    throw Error(path + ": invalid JSON: " + printable(e.what(), kMaxQuoted));
-  }
+  return parse_json(text, path);
 }
 
 int64_t positive_integer(const nlohmann::json& config, const std::string& key) {

@@ -13,7 +13,6 @@
 #include <ATen/Context.h>
 #include <ATen/core/Generator.h>
 
-#include "config/run_config.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
@@ -308,10 +307,6 @@ void check_finite_parameters(const Method& method, const std::string& what) {
                   " holds NaN or Inf (lower train.learning_rate, or set train.on_nonfinite)");
     }
   }
-}
-
-void check_resumable(const std::string& checkpoint_dir, const std::string& resolved_yaml) {
-  check_resumable_config((fs::path(checkpoint_dir) / "run_config.yaml").string(), resolved_yaml);
 }
 
 std::string fingerprint_examples(const std::vector<Example>& examples) {

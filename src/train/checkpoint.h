@@ -80,11 +80,6 @@ void remove_checkpoints(const std::string& output_dir);
 // Throws peft::Error naming the first trainable parameter holding NaN or Inf: such an adapter is never saved.
 void check_finite_parameters(const Method& method, const std::string& what);
 
-// Compares a checkpoint's run_config.yaml with this run's resolved configuration: settings that change what the
-// steps compute (model, data, method, optimiser) must match; bookkeeping (logging, checkpoints, evaluation,
-// threads, the run's length) may differ. Throws peft::Error naming the first mismatch.
-void check_resumable(const std::string& checkpoint_dir, const std::string& resolved_yaml);
-
 // A stable fingerprint of training examples (FNV-1a over their tokens, labels and classes), in hex.
 std::string fingerprint_examples(const std::vector<Example>& examples);
 

@@ -78,7 +78,7 @@ void Trainer::setup() {
   }
   if (!resume_request_.empty()) {
     resume_dir_ = resolve_checkpoint(resume_request_, config_.output.dir);
-    check_resumable(resume_dir_, config_.resolved_yaml);
+    check_resumable_config(resume_dir_ + "/run_config.yaml", config_.resolved_yaml);
   } else {
     auto earlier = complete_checkpoints(config_.output.dir);
     if (!config_.output.overwrite && !earlier.empty()) {

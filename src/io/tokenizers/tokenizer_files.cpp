@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "core/json_depth.h"
-#include "core/strings.h"
 #include "io/tokenizers/byte_level_bpe.h"
 #include "io/tokenizers/wordpiece.h"
 
@@ -24,15 +23,7 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-json read_json(const std::string& path) {
-  std::string text = read_file(path);
-  check_json_depth(text, path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(path + ": invalid JSON (" + printable(e.what(), kMaxQuoted) + ")");
-  }
-}
+json read_json(const std::string& path) { return parse_json(read_file(path), path); }
 
 std::string type_of(const json& value) {
   return value.is_object() && value.contains("type") && value["type"].is_string() ? value["type"].get<std::string>()
