@@ -6,17 +6,24 @@
 // Counted FLOPs per step: 4·N_linear·tokens (forward 2N, activation gradients 2N; the frozen base needs no
 // weight gradients) + attention 12·L·B·T²·d (QKᵀ and AV: 4·B·T²·d forward per layer, twice that backward).
 // LoRA's own products and elementwise work are not counted, so the figure is a lower bound of work done.
+// With --min-length below --length the examples have random lengths: batches are then padded to their longest
+// example, or packed (--packing true, data/packing.h); tokens/s and the FLOP count are of real tokens only (each
+// example's attention over itself), so padding shows as a lower rate. --gradient-checkpointing true recomputes
+// each block in backward (models/checkpointing.h).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <numeric>
+#include <random>
 #include <string>
 
 #include "core/device.h"
 #include "core/process_memory.h"
 #include "data/batch.h"
+#include "data/packing.h"
 #include "models/loader.h"
 #include "peft/lora.h"
 #include "peft/lst.h"
@@ -61,7 +68,8 @@ int main(int argc, char** argv) {
                  "LST: keep the backbone's states (the warm-up steps fill the cache, the timed steps reuse them)");
   int64_t layers = 8, hidden = 512, intermediate = 1376, vocab = 32000, heads = 8, batch = 8, length = 256;
   int64_t steps = 5, warmup = 1, rank = 8, threads = 0;
-  bool naive_loss_too = true;
+  bool naive_loss_too = true, packing = false, gradient_checkpointing = false;
+  int64_t min_length = 0;
   app.add_option("--layers", layers);
   app.add_option("--hidden", hidden);
   app.add_option("--intermediate", intermediate);
@@ -74,7 +82,11 @@ int main(int argc, char** argv) {
   app.add_option("--rank", rank);
   app.add_option("--threads", threads, "0 = all cores");
   app.add_option("--naive-loss-too", naive_loss_too, "also time the loss through full logits, for comparison");
+  app.add_option("--min-length", min_length, "examples of random lengths in [min-length, length] (0: all full)");
+  app.add_option("--packing", packing, "pack the examples into rows of --length tokens");
+  app.add_option("--gradient-checkpointing", gradient_checkpointing, "recompute each block in backward");
   CLI11_PARSE(app, argc, argv);
+  if (min_length <= 0 || min_length > length) min_length = length;
 
   int used_threads = peft::configure_threads(threads);
   torch::manual_seed(0);
@@ -126,49 +138,85 @@ int main(int argc, char** argv) {
   std::vector<torch::Tensor> trainable;
   for (auto& parameter : peft_method->trainable_parameters()) trainable.push_back(parameter.tensor);
   torch::optim::AdamW optimizer(trainable, torch::optim::AdamWOptions(1e-4));
+  if (gradient_checkpointing) model->set_gradient_checkpointing(trainable);
   model->train();
 
-  peft::Batch data;
-  data.input_ids = torch::randint(vocab, {batch, length}, torch::kLong);
-  data.attention_mask = torch::ones_like(data.input_ids);
-  data.labels = data.input_ids.clone();
+  // The batches every step cycles through: random tokens, every one scored.
+  std::vector<peft::Example> examples;
+  std::mt19937_64 lengths(1);
+  for (int64_t i = 0; i < 64 * batch; ++i) {
+    int64_t size = min_length + static_cast<int64_t>(lengths() % static_cast<uint64_t>(length - min_length + 1));
+    auto ids = torch::randint(1, vocab, {size}, torch::kLong);
+    std::vector<int64_t> tokens(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + size);
+    examples.push_back(peft::Example{tokens, tokens});
+  }
+  std::vector<peft::Example> rows = packing ? peft::pack_examples(examples, length).rows : examples;
+  std::vector<peft::Batch> batches;
+  std::vector<double> batch_tokens, batch_flops;
+  for (size_t first = 0; first + static_cast<size_t>(batch) <= rows.size(); first += static_cast<size_t>(batch)) {
+    std::vector<const peft::Example*> members;
+    double tokens = 0, flops = 0;
+    for (size_t i = first; i < first + static_cast<size_t>(batch); ++i) {
+      members.push_back(&rows[i]);
+      auto segments = rows[i].segment_lengths.empty()
+                          ? std::vector<int64_t>{static_cast<int64_t>(rows[i].input_ids.size())}
+                          : rows[i].segment_lengths;
+      for (double n : segments) {
+        tokens += n;
+        flops += 4.0 * linear_parameters * n + 12.0 * layers * n * n * hidden;
+      }
+    }
+    batches.push_back(peft::collate(members, 0));
+    batch_tokens.push_back(tokens);
+    batch_flops.push_back(flops);
+  }
+  const peft::Batch& data = batches.front();  // the full-logits comparison's batch
+  size_t next_batch = 0;
+  double timed_tokens = 0, timed_flops = 0, padded_tokens = 0;
 
   auto run = [&](bool fused) {
     for (int64_t i = 0; i < warmup; ++i) {
-      auto loss = peft::causal_lm_loss(*model, data);
+      auto loss = peft::causal_lm_loss(*model, batches[next_batch++ % batches.size()]);
       loss.backward();
       optimizer.step();
       optimizer.zero_grad();
     }
     std::vector<double> times;
     for (int64_t i = 0; i < steps; ++i) {
+      size_t index = next_batch++ % batches.size();
       auto start = Clock::now();
       torch::Tensor loss;
       if (fused) {
-        loss = peft::causal_lm_loss(*model, data);
+        loss = peft::causal_lm_loss(*model, batches[index]);
+        timed_tokens += batch_tokens[index], timed_flops += batch_flops[index];
+        padded_tokens += static_cast<double>(batches[index].input_ids.numel());
       } else {
         auto logits = model->logits(data.input_ids, data.attention_mask);  // (B, T, V) all at once
-        loss = torch::nn::functional::cross_entropy(logits.narrow(1, 0, length - 1).reshape({-1, vocab}),
-                                                    data.labels.narrow(1, 1, length - 1).reshape({-1}));
+        int64_t positions = data.input_ids.size(1) - 1;
+        loss = torch::nn::functional::cross_entropy(
+            logits.narrow(1, 0, positions).reshape({-1, vocab}), data.labels.narrow(1, 1, positions).reshape({-1}),
+            torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
       }
       loss.backward();
       optimizer.step();
       optimizer.zero_grad();
       times.push_back(seconds_since(start));
     }
-    return median(times);
+    return std::make_pair(median(times), std::accumulate(times.begin(), times.end(), 0.0));
   };
 
-  double tokens = static_cast<double>(batch * length);
-  double flops = 4.0 * linear_parameters * tokens + 12.0 * layers * batch * length * length * hidden;
-  double step_time = run(true);
+  auto [step_time, timed_seconds] = run(true);
   double fused_peak = peft::peak_rss_bytes();
   // Measured again after training, so that a disturbance during either measurement shows as a lower rate.
   matmul_rate = std::max(matmul_rate, matmul_gflops(2048, 5, 4));
 
-  std::printf("peft-bench: %s; Llama d=%ld, %ld layers, ff %ld, vocab %ld (untied); batch %ld x %ld\n",
+  std::printf("peft-bench: %s; Llama d=%ld, %ld layers, ff %ld, vocab %ld (untied); batch %ld x %ld%s%s%s\n",
               description.c_str(), long(hidden), long(layers), long(intermediate), long(vocab), long(batch),
-              long(length));
+              long(length),
+              min_length < length
+                  ? (", examples of " + std::to_string(min_length) + "-" + std::to_string(length) + " tokens").c_str()
+                  : "",
+              packing ? ", packed" : "", gradient_checkpointing ? ", gradient checkpointing" : "");
   std::printf("threads                    %d\n", used_threads);
   int64_t trainable_count = 0;
   for (auto& tensor : trainable) trainable_count += tensor.numel();
@@ -176,15 +224,16 @@ int main(int argc, char** argv) {
               linear_parameters / 1e6, long(trainable_count));
   std::printf("fp32 matmul 2048^2         %.1f GFLOP/s (best round, before and after training)\n", matmul_rate);
   std::printf("step time (fused loss)     %.3f s (median of %ld)\n", step_time, long(steps));
-  std::printf("tokens/s                   %.0f\n", tokens / step_time);
+  std::printf("tokens/s                   %.0f (real tokens; %.0f%% of the batches' positions are padding)\n",
+              timed_tokens / timed_seconds, 100.0 * (1.0 - timed_tokens / padded_tokens));
   if (method == "lora") {  // the FLOP count above is LoRA's; LST's side network does other work
-    std::printf("achieved                   %.1f GFLOP/s = %.0f%% of matmul rate\n", flops / step_time / 1e9,
-                100.0 * flops / step_time / 1e9 / matmul_rate);
+    double rate = timed_flops / timed_seconds / 1e9;
+    std::printf("achieved                   %.1f GFLOP/s = %.0f%% of matmul rate\n", rate, 100.0 * rate / matmul_rate);
   }
   std::printf("peak RSS                   %.0f MB (base weights %.0f MB)\n", fused_peak / 1e6,
               base_parameters * 4.0 / 1e6);
   if (naive_loss_too) {
-    double naive_time = run(false);
+    double naive_time = run(false).first;
     std::printf("step time (full logits)    %.3f s (fused is %.2fx faster); peak RSS now %.0f MB\n", naive_time,
                 naive_time / step_time, peft::peak_rss_bytes() / 1e6);
   }

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libtorch-dev libopenblas0-openmp   # LibTorch 1.13 (CPU); OpenBLAS, without which matmuls use the slow reference BLAS
+  libgloo-dev                        # the headers of LibTorch's Gloo process group (data-parallel training)
   libcli11-dev libspdlog-dev libyaml-cpp-dev libsentencepiece-dev nlohmann-json3-dev libgtest-dev
   libpcre2-dev libutf8proc-dev        # tokenizer.json: pre-tokenizer regexes, Unicode normalisation
   jq                                  # scripts/sweep.sh reads the tools' JSON results

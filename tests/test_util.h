@@ -21,6 +21,9 @@ std::optional<std::string> shared_data_dir();
 // stories260K's tokenizer.model: the repository's copy (third_party/) when present, else the shared one.
 std::optional<std::string> stories_tokenizer();
 
+// A loopback TCP port nobody listens on now (the kernel's pick for port 0), for a process group's rendezvous.
+int free_tcp_port();
+
 // A fresh empty directory under the system temp dir, unique per call.
 std::string temp_dir(const std::string& tag);
 

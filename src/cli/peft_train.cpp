@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
     if (dry_run) return 0;
     peft::InterruptGuard interrupt_guard;
     auto summary = trainer.train();
+    // In a data-parallel run rank 0 reports and saves for every process.
+    if (!trainer.world().leader()) return summary.interrupted ? 128 + summary.interrupted : 0;
     if (summary.interrupted) {
       std::string command = "peft-train --config " + config_path;
       for (const auto& text : overrides) command += " '" + text + "'";

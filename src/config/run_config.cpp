@@ -153,6 +153,7 @@ void read_data(Section& section, DataOptions& data) {
   section.get("eval", data.eval);
   section.get("max_length", data.max_length);
   section.get("shuffle", data.shuffle);
+  section.get("packing", data.packing);
   section.get("max_eval_examples", data.max_eval_examples);
   section.get_choice("task", data.task, {"language_modeling", "classification"});
   bool classification = data.task == "classification";
@@ -208,6 +209,7 @@ void read_train(Section& section, TrainOptions& train) {
   section.get("eval_batch_size", train.eval_batch_size);
   section.get("log_every", train.log_every);
   section.get("threads", train.threads);
+  section.get("gradient_checkpointing", train.gradient_checkpointing);
   section.get("save_every", train.save_every);
   section.get("keep_checkpoints", train.keep_checkpoints);
   section.get_choice("on_nonfinite", train.on_nonfinite, {"stop", "skip"});
@@ -346,6 +348,7 @@ void check_resumable_config(const std::string& saved_path, const std::string& re
                                                   "train.eval_batch_size",
                                                   "train.log_every",
                                                   "train.threads",
+                                                  "train.gradient_checkpointing",
                                                   "train.save_every",
                                                   "train.keep_checkpoints",
                                                   "train.on_nonfinite",

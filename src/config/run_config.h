@@ -35,6 +35,8 @@ struct DataOptions {
   std::vector<std::string> verbalizers;  // one per label; default " " + label name
   int64_t max_length = 512;              // tokens per example (truncation) and window length for .txt
   bool shuffle = true;
+  // Several examples per row up to max_length, each attending only to itself (data/packing.h): no padding.
+  bool packing = false;
   int64_t max_eval_examples = 0;  // 0 = all
 };
 
@@ -64,6 +66,9 @@ struct TrainOptions {
   int64_t eval_batch_size = 0;  // 0 = batch_size
   int64_t log_every = 10;
   int64_t threads = 0;  // intra-op threads; 0 = all available cores
+  // Keep only each block's input and run the block again in backward (models/checkpointing.h): activation memory
+  // of one block instead of all, for about one more forward pass of compute.
+  bool gradient_checkpointing = false;
   // Checkpoints (train/checkpoint.h): every save_every optimiser steps (0 = only when interrupted), keeping the
   // newest keep_checkpoints of them (0 = all).
   int64_t save_every = 0;

@@ -39,6 +39,12 @@ torch::Dtype parse_dtype(const std::string& spelling) {
   throw Error("invalid dtype '" + spelling + "' (expected float32, bfloat16 or float16)");
 }
 
+void check_dtype_on_device(torch::Dtype dtype, const torch::Device& device) {
+  check(dtype != torch::kHalf || !device.is_cpu(),
+        "model.dtype float16 needs a GPU: LibTorch's CPU kernels have no float16 matrix products; use bfloat16 or "
+        "float32 on the CPU");
+}
+
 namespace {
 
 // OpenBLAS chooses its kernels from CPUID. On processors it does not recognise (seen in virtual machines) it

@@ -44,7 +44,20 @@ Batch collate(const std::vector<const Example*>& examples, int64_t pad_id) {
     const size_t size = example.input_ids.size();
     std::copy(example.input_ids.begin(), example.input_ids.end(), ids + row * columns);
     std::copy(example.labels.begin(), example.labels.end(), labels + row * columns);
-    std::fill(mask + row * columns, mask + row * columns + size, 1);
+    if (example.segment_lengths.empty()) {
+      std::fill(mask + row * columns, mask + row * columns + size, 1);
+    } else {  // a packed row numbers its examples 1, 2, ... (models/layers.h)
+      int64_t* at = mask + row * columns;
+      int64_t number = 0, filled = 0;
+      for (int64_t segment : example.segment_lengths) {
+        check(segment > 0 && filled + segment <= static_cast<int64_t>(size),
+              "cannot collate a packed row whose example lengths do not add up to its length");
+        std::fill(at + filled, at + filled + segment, ++number);
+        filled += segment;
+      }
+      check(filled == static_cast<int64_t>(size),
+            "cannot collate a packed row whose example lengths do not add up to its length");
+    }
     check(example.token_type_ids.empty() || example.token_type_ids.size() == size,
           "cannot collate an example whose token types and input ids differ in length");
     std::copy(example.token_type_ids.begin(), example.token_type_ids.end(),

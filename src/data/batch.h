@@ -13,7 +13,7 @@ namespace peft {
 
 struct Batch {
   torch::Tensor input_ids;       // (B, T) int64, right-padded with the pad id
-  torch::Tensor attention_mask;  // (B, T) int64, 1 = real token
+  torch::Tensor attention_mask;  // (B, T) int64, 1 = real token (packed rows: 1, 2, ... per example, 0 = padding)
   torch::Tensor labels;          // (B, T) int64, -100 on padding and unscored tokens
   torch::Tensor token_type_ids;  // (B, T) int64, 0 on padding (encoders)
   torch::Tensor class_labels;    // (B) int64: the class of each example (sequence classification), else -1

@@ -25,6 +25,8 @@ struct Example {
   // Sequence classification with an encoder: the class, and the segment of each token (empty = all 0).
   int64_t class_label = -1;
   std::vector<int64_t> token_type_ids = {};
+  // A packed row (data/packing.h): the lengths of the examples it holds, in order; empty for one example.
+  std::vector<int64_t> segment_lengths = {};
 };
 
 // Examples longer than max_length are truncated to their first max_length tokens. Throws peft::Error naming

@@ -24,6 +24,10 @@ torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t p
   if (causal) visible = visible.tril();
   bool padded = !attention_mask.all().item<bool>();
   if (padded) visible = visible & attention_mask.to(torch::kBool).view({-1, 1, 1, length});
+  if (attention_mask.numel() > 0 && attention_mask.max().item<int64_t>() > 1) {
+    // Block-diagonal: queries and keys of the same packed example.
+    visible = visible & (attention_mask.view({-1, 1, length, 1}) == attention_mask.view({-1, 1, 1, length}));
+  }
   if (prefix_length > 0) {
     auto prefix = torch::ones({visible.size(0), 1, length, prefix_length}, visible.options());
     visible = torch::cat({prefix, visible.expand({visible.size(0), 1, length, length})}, -1);
@@ -31,6 +35,18 @@ torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t p
   auto zero = torch::zeros({}, torch::dtype(torch::kFloat).device(device));
   auto lowest = torch::full({}, std::numeric_limits<float>::lowest(), torch::dtype(torch::kFloat).device(device));
   return torch::where(visible, zero, lowest);
+}
+
+torch::Tensor packed_positions(const torch::Tensor& attention_mask) {
+  if (attention_mask.numel() == 0 || attention_mask.max().item<int64_t>() <= 1) return {};
+  int64_t length = attention_mask.size(1);
+  auto index = torch::arange(length, attention_mask.options()).expand_as(attention_mask);
+  // Where each example starts: the first column, and wherever the example number changes.
+  auto changes = torch::ones_like(attention_mask, torch::kBool);
+  changes.narrow(1, 1, length - 1)
+      .copy_(attention_mask.narrow(1, 1, length - 1) != attention_mask.narrow(1, 0, length - 1));
+  auto start = std::get<0>(torch::where(changes, index, torch::zeros_like(index)).cummax(1));
+  return index - start;
 }
 
 torch::Tensor scaled_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,

@@ -27,8 +27,13 @@ TORCH_MODULE(LayerNorm);
 
 // Additive float32 mask (B or 1, 1, T, P + T) from attention_mask (B, T) (1 = token, 0 = padding): 0 where
 // query t may see the key, the lowest float elsewhere (finite, so fully masked padding rows give uniform
-// weights instead of NaN). `causal` hides later keys; the P prefix keys are always visible.
+// weights instead of NaN). `causal` hides later keys; the P prefix keys are always visible. A packed row
+// (data/packing.h) numbers its examples 1, 2, ... in attention_mask: a token then sees only its own example's.
 torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t prefix_length, bool causal = true);
+
+// Positions (B, T) that restart at 0 with each example of a packed attention_mask; undefined when no row is
+// packed (every value 0 or 1), where positions are simply 0..T-1.
+torch::Tensor packed_positions(const torch::Tensor& attention_mask);
 
 // softmax(q·kᵀ·scale + mask)·v for q (B, n_h, T, d_h), k and v (B, n_h, S, d_h), the softmax in float32 as
 // HF's eager attention computes it (a no-op cast for float32 models).

@@ -70,6 +70,7 @@ template <typename Checkpoint>
 std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkpoint& checkpoint,
                                          const std::string& directory, const LoadOptions& options, const char* hint) {
   auto device = resolve_device(options.device);
+  check_dtype_on_device(parse_dtype(options.dtype), device);
   auto tensor_options = torch::TensorOptions().dtype(parse_dtype(options.dtype)).device(device);
   std::shared_ptr<Transformer> model;
   if (config.is_encoder()) {
@@ -177,6 +178,7 @@ std::shared_ptr<Model> load_base_model(const std::string& path, const LoadOption
     return load_family(*config, ScriptTensors(module, path), path, options,
                        " (set model.arch: custom to train it as a module of unknown architecture)");
   }
+  check_dtype_on_device(parse_dtype(options.dtype), resolve_device(options.device));
   auto model = std::make_shared<ScriptModel>(std::move(module), path, options.output, resolve_device(options.device),
                                              parse_dtype(options.dtype));
   spdlog::info(

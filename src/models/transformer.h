@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/checkpointing.h"
 #include "models/hooks.h"
 #include "models/model.h"
 
@@ -45,7 +46,21 @@ class Transformer : public Model {
   virtual std::string block_path(int64_t index) const = 0;
   virtual std::vector<std::string> block_norms() const = 0;
 
+  // Activation checkpointing of every block while training (train.gradient_checkpointing): `trainable` are the
+  // tensors the optimiser updates, which the recomputed blocks are differentiated for. Empty turns it off.
+  void set_gradient_checkpointing(std::vector<torch::Tensor> trainable) { checkpointed_ = std::move(trainable); }
+
   ModelHooks hooks;
+
+ protected:
+  // A family's block loop runs each block through here; `block` owns its captures (it may run again in backward).
+  torch::Tensor run_block(const torch::Tensor& x, BlockFunction block) {
+    if (checkpointed_.empty() || !is_training() || !torch::GradMode::is_enabled()) return block(x);
+    return checkpointed(std::move(block), x, checkpointed_);
+  }
+
+ private:
+  std::vector<torch::Tensor> checkpointed_;
 };
 
 }  // namespace peft

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "models/causal_lm.h"
+#include "models/checkpointing.h"
 #include "peft/adapter_io.h"
 #include "peft/registration.h"
 
@@ -32,7 +33,8 @@ class Prefix : public AttentionPrefix {
   int64_t length() const override { return l_; }
 
   std::pair<torch::Tensor, torch::Tensor> prefix(int64_t layer, int64_t batch_size) override {
-    if (layer == 0 || !current_.defined())
+    // A checkpointed block running again for backward needs the table with autograd, not the forward pass's.
+    if (layer == 0 || !current_.defined() || recomputing_block())
       current_ = table_().view({l_, -1, kv_heads_, head_dim_});  // (l, 2L, n_kv, d_h)
     auto per_layer = [&](int64_t block) {
       return current_.select(1, block).permute({1, 0, 2}).unsqueeze(0).expand({batch_size, kv_heads_, l_, head_dim_});

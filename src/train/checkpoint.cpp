@@ -3,6 +3,7 @@
 #include <fcntl.h>  // AT_FDCWD
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>  // renameat2, RENAME_EXCHANGE
 #include <cstring>
 #include <filesystem>
@@ -87,7 +88,9 @@ nlohmann::json progress_json(const TrainingProgress& p) {
                          {"base_classification", nullptr},
                          {"nonfinite_skipped", p.nonfinite_skipped},
                          {"nonfinite_in_a_row", p.nonfinite_in_a_row},
-                         {"log_bytes", p.log_bytes}};
+                         {"log_bytes", p.log_bytes},
+                         {"loss_scale", p.loss_scale},
+                         {"loss_scale_good_steps", p.loss_scale_good_steps}};
   if (p.base_classification) json["base_classification"] = report_json(*p.base_classification);
   return json;
 }
@@ -110,7 +113,10 @@ TrainingProgress progress_from_json(const nlohmann::json& json) {
   p.nonfinite_skipped = json.at("nonfinite_skipped").get<int64_t>();
   p.nonfinite_in_a_row = json.at("nonfinite_in_a_row").get<int64_t>();
   p.log_bytes = json.at("log_bytes").get<int64_t>();
+  p.loss_scale = json.value("loss_scale", 1.0);  // absent from checkpoints written before loss scaling
+  p.loss_scale_good_steps = json.value("loss_scale_good_steps", int64_t{0});
   check(p.step >= 0 && p.epoch >= 0 && p.next_batch >= 0 && p.log_bytes >= 0, "negative position");
+  check(std::isfinite(p.loss_scale) && p.loss_scale >= 1.0 && p.loss_scale_good_steps >= 0, "invalid loss scale");
   return p;
 }
 

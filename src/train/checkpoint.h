@@ -44,6 +44,9 @@ struct TrainingProgress {
   int64_t nonfinite_skipped = 0;  // steps dropped for a NaN/Inf loss or gradient (train.on_nonfinite: skip)
   int64_t nonfinite_in_a_row = 0;
   int64_t log_bytes = 0;  // length of train_log.jsonl at the checkpoint
+  // A float16 base's dynamic loss scale (train/loss_scaler.h) and its good steps since the last change.
+  double loss_scale = 1.0;
+  int64_t loss_scale_good_steps = 0;
 };
 
 // What a checkpoint holds besides the progress.

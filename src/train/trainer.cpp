@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -12,9 +13,11 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/process_memory.h"
 #include "core/strings.h"
 #include "data/batch.h"
 #include "data/encoder_inputs.h"
+#include "data/packing.h"
 #include "data/verbalizer.h"
 #include "eval/evaluator.h"
 #include "io/atomic_file.h"
@@ -22,11 +25,13 @@
 #include "models/export.h"
 #include "models/loader.h"
 #include "models/torchscript/script_model.h"
+#include "models/transformer.h"
 #include "peft/adapter_io.h"
 #include "peft/classifier_head.h"
 #include "peft/composition.h"
 #include "train/checkpoint.h"
 #include "train/loss.h"
+#include "train/loss_scaler.h"
 #include "train/schedule.h"
 
 namespace peft {
@@ -87,8 +92,24 @@ void Trainer::setup() {
                   "); continue it with --resume latest, or set output.overwrite=true to start over");
     }
   }
+  world_ = world_from_environment();
   int threads = configure_threads(config_.train.threads);
+  if (world_.distributed() && config_.train.threads == 0) {
+    // The processes of one machine share its cores.
+    threads = configure_threads(std::max(1, threads / world_.local_size));
+  }
   device_ = resolve_device(config_.model.device);
+  if (world_.distributed() && device_.is_cuda() && !device_.has_index()) {
+    // One GPU per process of a machine, as torchrun's LOCAL_RANK numbers them.
+    config_.model.device = "cuda:" + std::to_string(world_.local_rank);
+    device_ = resolve_device(config_.model.device);
+  }
+  if (world_.distributed()) {
+    parallel_ = std::make_unique<DataParallel>(world_, device_);
+    if (!world_.leader()) spdlog::set_level(spdlog::level::warn);  // rank 0 speaks for all
+    spdlog::info("data parallel: rank {} of {} ({}), {} at {}:{}", world_.rank, world_.size, world_.launcher,
+                 parallel_->backend(), world_.master_addr, world_.master_port);
+  }
   spdlog::info("device {}, {} thread(s), base dtype {}", device_.str(), threads, config_.model.dtype);
 
   // An encoder classifies: its head is sized by the training data's labels, read before the model.
@@ -123,6 +144,16 @@ void Trainer::setup() {
   auto base_flops = count_flops(*model_);
   method_->attach(*model_);
   flops_ = with_method(base_flops, *method_, *model_);
+  if (config_.train.gradient_checkpointing) {
+    auto* transformer = dynamic_cast<Transformer*>(model_.get());
+    check(transformer != nullptr, config_.source +
+                                      ": train.gradient_checkpointing needs a model family the tool "
+                                      "knows (Llama, GPT-2, BERT); " +
+                                      model_->description() + " is a TorchScript module whose blocks it cannot see");
+    std::vector<torch::Tensor> trainable;
+    for (const auto& parameter : method_->trainable_parameters()) trainable.push_back(parameter.tensor);
+    transformer->set_gradient_checkpointing(std::move(trainable));
+  }
   if (method_->writes_model() && config_.model.dtype != "float32") {
     spdlog::warn(
         "full fine-tuning with model.dtype {}: the optimiser updates {} weights directly (no float32 "
@@ -155,11 +186,46 @@ void Trainer::setup() {
   for (const auto& example : train_examples_) {
     train_example_flops_.push_back(
         flops_.training(static_cast<int64_t>(example.input_ids.size()), head_positions(example)));
+    int64_t scored = 0;  // labels that take loss after the causal shift
+    for (size_t i = 1; i < example.labels.size(); ++i) scored += example.labels[i] != -100;
+    train_example_scored_.push_back(head_classifies_ ? 1 : scored);
   }
+  if (config_.data.packing) pack_training_examples(max_length);
   for (const auto& parameter : model_->parameters()) {
     counts_.total += parameter.numel();
     if (parameter.requires_grad()) counts_.trainable += parameter.numel();
   }
+}
+
+// data.packing: the training examples become packed rows, each counting its examples' FLOPs and scored tokens.
+void Trainer::pack_training_examples(int64_t max_length) {
+  const std::string why = config_.source + ": data.packing puts several examples in one row; ";
+  check(!head_classifies_, why + model_->description() + " classifies each row with its head");
+  auto* transformer = dynamic_cast<Transformer*>(model_.get());
+  check(transformer != nullptr,
+        why + model_->description() + " is a TorchScript module, whose forward cannot keep them apart");
+  check(model_->virtual_tokens() + model_->prefix_positions() == 0,
+        why +
+            "the virtual tokens of prompt and prefix tuning would belong to one example only; set data.packing: "
+            "false");
+  check(!transformer->hooks.stack, why + "Ladder Side-Tuning's side network reads whole rows; set data.packing: false");
+  auto packed = pack_examples(train_examples_, max_length);
+  std::vector<double> flops(packed.rows.size(), 0.0);
+  std::vector<int64_t> scored(packed.rows.size(), 0);
+  int64_t tokens = 0;
+  for (size_t row = 0; row < packed.rows.size(); ++row) {
+    for (size_t index : packed.members[row]) {
+      flops[row] += train_example_flops_[index];
+      scored[row] += train_example_scored_[index];
+    }
+    tokens += static_cast<int64_t>(packed.rows[row].input_ids.size());
+  }
+  spdlog::info("packed {} examples into {} rows of up to {} tokens ({:.1f}% of the rows' tokens are examples')",
+               train_examples_.size(), packed.rows.size(), max_length,
+               packed.rows.empty() ? 0.0 : 100.0 * tokens / (static_cast<double>(packed.rows.size()) * max_length));
+  train_examples_ = std::move(packed.rows);
+  train_example_flops_ = std::move(flops);
+  train_example_scored_ = std::move(scored);
 }
 
 // A TorchScript module's output must fit the task: token logits (or its own loss) for language modelling; class
@@ -219,7 +285,7 @@ void Trainer::load_classification_data(int64_t max_length) {
 }
 
 std::optional<ClassificationReport> Trainer::classify_held_out(int64_t step) {
-  if (!eval_set_) return std::nullopt;
+  if (!eval_set_ || !world_.leader()) return std::nullopt;
   int64_t batch_size = config_.train.eval_batch_size > 0 ? config_.train.eval_batch_size : config_.train.batch_size;
   auto report = head_classifies_
                     ? classify_with_head(*model_, *eval_set_, eval_examples_, batch_size, tokenizer_->pad_id(), device_)
@@ -239,6 +305,7 @@ bool Trainer::writes_model() const { return method_->writes_model(); }
 int64_t Trainer::pad_id() const { return tokenizer_->pad_id(); }
 
 void Trainer::print_summary() const {
+  if (!world_.leader()) return;
   if (method_->writes_model()) {
     std::printf("%s on %s: every parameter trains (%zu tensors)\n", method_->name().c_str(), config_.model.path.c_str(),
                 method_->targets().size());
@@ -259,7 +326,7 @@ void Trainer::log_json(const nlohmann::json& record) {
 }
 
 double Trainer::evaluate_held_out(int64_t step) {
-  if (eval_examples_.empty()) return -1.0;
+  if (eval_examples_.empty() || !world_.leader()) return -1.0;
   int64_t batch_size = config_.train.eval_batch_size > 0 ? config_.train.eval_batch_size : config_.train.batch_size;
   if (head_classifies_) {  // the held-out loss of a classifier: mean cross-entropy of the true classes
     double loss = 0.0;
@@ -278,6 +345,7 @@ double Trainer::evaluate_held_out(int64_t step) {
 // A checkpoint's directory must be this run's output.dir for its log to be continued; otherwise a new log starts.
 void Trainer::open_log(const TrainingProgress* resumed) {
   namespace fs = std::filesystem;
+  if (!world_.leader()) return;
   log_path_ = config_.output.dir + "/train_log.jsonl";
   std::error_code error;
   bool continue_log = resumed && fs::equivalent(fs::path(resume_dir_).parent_path(), config_.output.dir, error) &&
@@ -291,9 +359,15 @@ void Trainer::open_log(const TrainingProgress* resumed) {
   check(log_.good(), "cannot write the training log " + log_path_ + ": " + std::strerror(errno));
 }
 
+// The CUDA allocator's peak on a GPU (what the step's tensors needed), else the process's peak resident set.
+double Trainer::peak_memory_bytes() const {
+  return device_.is_cuda() ? cuda_peak_bytes(std::max<int>(0, device_.index())) : peak_rss_bytes();
+}
+
 TrainSummary Trainer::train() {
   const auto& t = config_.train;
-  ensure_directory(config_.output.dir);
+  const bool leader = world_.leader();
+  if (leader) ensure_directory(config_.output.dir);
 
   // AdamW over the method's parameters only; scale vectors and biases are exempt from weight decay.
   std::vector<torch::Tensor> decayed, undecayed;
@@ -322,12 +396,14 @@ TrainSummary Trainer::train() {
   std::vector<torch::Tensor> parameters;
   for (const auto& parameter : method_->trainable_parameters()) parameters.push_back(parameter.tensor);
 
+  LossScaler scaler(config_.model.dtype == "float16");
   TrainSummary summary;
   summary.total_steps = total_steps;
   std::string fingerprint = fingerprint_examples(train_examples_);
   TrainingProgress progress;
   if (!resume_dir_.empty()) {
     progress = read_checkpoint(resume_dir_, *method_, optimizer);
+    scaler.restore(progress.loss_scale, progress.loss_scale_good_steps);
     check(progress.examples == static_cast<int64_t>(train_examples_.size()) &&
               progress.data_fingerprint == fingerprint && progress.epoch_order == sampler.order(progress.epoch),
           "cannot resume from " + resume_dir_ + ": the training data (" + config_.data.train +
@@ -338,14 +414,22 @@ TrainSummary Trainer::train() {
     }
     open_log(&progress);
     log_json({{"event", "resumed"}, {"step", progress.step}, {"checkpoint", resume_dir_}});
-    std::fprintf(stderr, "resuming from %s at step %ld/%ld\n", resume_dir_.c_str(), long(progress.step),
-                 long(total_steps));
+    if (leader) {
+      std::fprintf(stderr, "resuming from %s at step %ld/%ld\n", resume_dir_.c_str(), long(progress.step),
+                   long(total_steps));
+    }
   } else {
-    if (config_.output.overwrite) remove_checkpoints(config_.output.dir);  // an earlier run's, now replaced
+    // An earlier run's checkpoints, now replaced.
+    if (config_.output.overwrite && leader) remove_checkpoints(config_.output.dir);
     open_log(nullptr);
     progress.examples = static_cast<int64_t>(train_examples_.size());
     progress.data_fingerprint = fingerprint;
     method_->initialise_from_data(*model_, train_examples_, tokenizer_->pad_id());
+    if (parallel_) {
+      // Every rank starts from rank 0's adapter and then draws its own dropout masks.
+      parallel_->broadcast_from_leader(parameters);
+      torch::manual_seed(static_cast<uint64_t>(t.seed) + static_cast<uint64_t>(world_.rank));
+    }
     progress.base_eval_loss = evaluate_held_out(0);
     if (progress.base_eval_loss >= 0)
       std::fprintf(stderr, "held-out loss before training: %.4f\n", progress.base_eval_loss);
@@ -359,9 +443,27 @@ TrainSummary Trainer::train() {
   summary.base_eval_loss = progress.base_eval_loss;
   summary.base_classification = progress.base_classification;
   summary.final_train_loss = progress.final_train_loss;
-  std::fprintf(stderr, "training %ld step(s): %zu examples, batch %ld x %ld accumulation, %ld batch(es) per epoch\n",
-               long(total_steps), train_examples_.size(), long(t.batch_size), long(t.gradient_accumulation_steps),
-               long(batches));
+  if (leader) {
+    std::fprintf(stderr, "training %ld step(s): %zu examples, batch %ld x %ld accumulation, %ld batch(es) per epoch\n",
+                 long(total_steps), train_examples_.size(), long(t.batch_size), long(t.gradient_accumulation_steps),
+                 long(batches));
+  }
+  if (parallel_) {
+    int64_t per_process = (t.batch_size + world_.size - 1) / world_.size;
+    if (leader) {
+      std::fprintf(stderr,
+                   "data parallel over %d processes (%s): each computes up to %ld of every batch of %ld; effective "
+                   "batch %ld examples per optimiser step\n",
+                   world_.size, parallel_->backend().c_str(), long(per_process), long(t.batch_size),
+                   long(t.batch_size * t.gradient_accumulation_steps));
+    }
+    log_json({{"event", "data_parallel"},
+              {"world_size", world_.size},
+              {"backend", parallel_->backend()},
+              {"batch_size", t.batch_size},
+              {"per_process_batch_size", per_process},
+              {"effective_batch_size", t.batch_size * t.gradient_accumulation_steps}});
+  }
 
   bool interactive = isatty(fileno(stderr));
   model_->train();
@@ -373,10 +475,13 @@ TrainSummary Trainer::train() {
     return earlier_seconds + std::chrono::duration<double>(Clock::now() - start).count() - evaluating;
   };
   auto save_checkpoint = [&] {
+    if (!leader) return;
     progress.train_seconds = seconds_training();
     log_.flush();
     progress.log_bytes = static_cast<int64_t>(std::filesystem::file_size(log_path_));
     progress.epoch_order = sampler.order(progress.epoch);
+    progress.loss_scale = scaler.scale();
+    progress.loss_scale_good_steps = scaler.good_steps();
     write_checkpoint(config_.output.dir, {*method_, optimizer, config_.model.path, config_.resolved_yaml}, progress);
     prune_checkpoints(config_.output.dir, t.keep_checkpoints);
     summary.checkpoint = checkpoint_directory(config_.output.dir, progress.step);
@@ -391,30 +496,65 @@ TrainSummary Trainer::train() {
     int64_t first_batch = epoch == progress.epoch ? progress.next_batch : 0;
     for (int64_t index = first_batch; index < batches && step < total_steps; ++index) {
       auto indices = sampler.batch(epoch, static_cast<size_t>(index));
-      std::vector<const Example*> members;
-      for (size_t i : indices) members.push_back(&train_examples_[i]);
-      Batch batch = collate(members, tokenizer_->pad_id()).to(device_);
+      int64_t scored = 0;  // over the whole batch, whichever process computes it
+      for (size_t i : indices) scored += train_example_scored_[i];
       // A language-modelling batch whose labels are all -100 has nothing to learn from.
-      if (head_classifies_ || batch.scored_tokens > 0) {
-        auto loss = training_loss(*model_, batch);
-        (loss / static_cast<double>(t.gradient_accumulation_steps)).backward();
-        double value = loss.item<double>();
-        if (!std::isfinite(value) && nonfinite.empty()) nonfinite = "loss (" + std::to_string(value) + ")";
-        step_loss += value;
-        progress.tokens += batch.tokens;
-        for (size_t i : indices) progress.training_flops += train_example_flops_[i];
+      if (scored > 0) {
+        std::vector<const Example*> members;  // this process's share: all of it, or its data-parallel shard
+        for (size_t position : shard_positions(indices.size(), world_.rank, world_.size)) {
+          members.push_back(&train_examples_[indices[position]]);
+        }
+        int64_t shard_scored = 0;
+        for (const auto* member : members) shard_scored += train_example_scored_[member - train_examples_.data()];
+        if (shard_scored > 0) {
+          Batch batch = collate(members, tokenizer_->pad_id()).to(device_);
+          auto loss = training_loss(*model_, batch);
+          double value = loss.item<double>();
+          if (!std::isfinite(value) && nonfinite.empty()) nonfinite = "loss (" + std::to_string(value) + ")";
+          if (parallel_) {
+            // The mean over the whole batch is the sum of each shard's mean weighted by its share of the scored
+            // tokens (of the examples, for a classifier): summing the ranks' gradients then gives the batch's.
+            double share = static_cast<double>(shard_scored) / static_cast<double>(scored);
+            (scaler.scaled(loss) * (share / static_cast<double>(t.gradient_accumulation_steps))).backward();
+            step_loss += value * share;
+          } else {
+            (scaler.scaled(loss) / static_cast<double>(t.gradient_accumulation_steps)).backward();
+            step_loss += value;
+          }
+        }
+        for (size_t i : indices) {
+          progress.tokens += static_cast<int64_t>(train_examples_[i].input_ids.size());
+          progress.training_flops += train_example_flops_[i];
+        }
         ++micro;
       }
       bool epoch_end = index + 1 == batches;
       if (micro == 0 || (micro % t.gradient_accumulation_steps != 0 && !epoch_end)) continue;
 
       int64_t accumulated = (micro - 1) % t.gradient_accumulation_steps + 1;
+      // One all-reduce per step: the gradients, the loss, and whether any process was asked to stop, so that all
+      // of them take the same decisions below.
+      int stop_signal = interrupt_requested();
+      if (parallel_) {
+        auto bucket = flatten_gradients(parameters, {step_loss, stop_signal ? 1.0 : 0.0});
+        parallel_->all_reduce_sum(bucket);
+        auto sums = unflatten_gradients(bucket, parameters, 2);
+        step_loss = sums[0];
+        if (!std::isfinite(step_loss) && nonfinite.empty()) nonfinite = "loss (" + std::to_string(step_loss) + ")";
+        if (sums[1] > 0 && !stop_signal) stop_signal = SIGTERM;  // another process was
+      }
       double lr = schedule.at(step);
       for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      // float16: gradients back to their size; an overflow skips the step at a halved scale (not an error
+      // unless it persists at scale 1).
+      double scale_before = scaler.scale();
+      bool overflow = !scaler.unscale_and_update(parameters);
+      if (overflow && scale_before <= 1.0 && nonfinite.empty())
+        nonfinite = "gradient (float16 overflow at loss scale 1)";
       // Without clipping the norm is still measured (an infinite bound scales by 1): it is logged and checked.
       double bound = t.max_grad_norm > 0 ? t.max_grad_norm : std::numeric_limits<double>::infinity();
-      double grad_norm = torch::nn::utils::clip_grad_norm_(parameters, bound);
-      if (!std::isfinite(grad_norm) && nonfinite.empty())
+      double grad_norm = overflow ? std::nan("") : torch::nn::utils::clip_grad_norm_(parameters, bound);
+      if (!overflow && !std::isfinite(grad_norm) && nonfinite.empty())
         nonfinite = "gradient (norm " + std::to_string(grad_norm) + ")";
       micro = 0;
       ++step;
@@ -422,7 +562,13 @@ TrainSummary Trainer::train() {
       progress.epoch = epoch_end ? epoch + 1 : epoch;
       progress.next_batch = epoch_end ? 0 : index + 1;
 
-      if (!nonfinite.empty()) {
+      if (overflow && nonfinite.empty()) {
+        optimizer.zero_grad();
+        step_loss = 0.0;
+        log_json({{"step", step}, {"skipped", "float16 gradient overflow"}, {"loss_scale", scaler.scale()}});
+        spdlog::info("step {}: float16 gradients overflowed at loss scale {}; step skipped, scale now {}", step,
+                     scale_before, scaler.scale());
+      } else if (!nonfinite.empty()) {
         optimizer.zero_grad();
         step_loss = 0.0;
         std::string what = "step " + std::to_string(step) + ": non-finite " + nonfinite;
@@ -450,6 +596,7 @@ TrainSummary Trainer::train() {
         double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
         double tokens_per_second = progress.tokens / std::max(seconds_training(), 1e-9);
         double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(total_steps - step);
+        double peak_memory = peak_memory_bytes();
         log_json({{"step", step},
                   {"epoch", epoch},
                   {"loss", mean_loss},
@@ -457,12 +604,14 @@ TrainSummary Trainer::train() {
                   {"grad_norm", grad_norm},
                   {"tokens", progress.tokens},
                   {"tokens_per_second", tokens_per_second},
+                  {"peak_memory_bytes", peak_memory},
                   {"elapsed_seconds", elapsed}});
         bool report = step % std::max<int64_t>(1, t.log_every) == 0 || step == total_steps;
-        if (interactive || report) {
-          std::fprintf(stderr, "%sstep %ld/%ld | loss %.4f | lr %.2e | %.0f tok/s | ETA %s%s",
+        if (leader && (interactive || report)) {
+          std::fprintf(stderr, "%sstep %ld/%ld | loss %.4f | lr %.2e | %.0f tok/s | peak %s | ETA %s%s",
                        interactive ? "\r\033[K" : "", long(step), long(total_steps), mean_loss, lr, tokens_per_second,
-                       format_duration(eta).c_str(), interactive && !report ? "" : "\n");
+                       format_bytes(peak_memory).c_str(), format_duration(eta).c_str(),
+                       interactive && !report ? "" : "\n");
         }
       }
       if (t.eval_every > 0 && step % t.eval_every == 0 && step < total_steps) {
@@ -471,7 +620,8 @@ TrainSummary Trainer::train() {
         if (eval_loss >= 0) std::fprintf(stderr, "step %ld: held-out loss %.4f\n", long(step), eval_loss);
         evaluating += std::chrono::duration<double>(Clock::now() - eval_start).count();
       }
-      summary.interrupted = step < total_steps ? interrupt_requested() : 0;
+      // One process notices a signal as late as possible; data-parallel ones all take the step's shared decision.
+      summary.interrupted = step < total_steps ? (parallel_ ? stop_signal : interrupt_requested()) : 0;
       if ((t.save_every > 0 && step % t.save_every == 0) || summary.interrupted) save_checkpoint();
       if (summary.interrupted) break;
     }

@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "eval/classify.h"
 #include "eval/flops.h"
+#include "train/data_parallel.h"
 
 namespace peft {
 
@@ -79,10 +80,14 @@ class Trainer {
   const ParameterCounts& counts() const { return counts_; }
   // Full fine-tuning: save() writes a whole model directory instead of an adapter.
   bool writes_model() const;
+  // Data-parallel runs (train/data_parallel.h): only rank 0 logs, evaluates, checkpoints, saves and prints.
+  const World& world() const { return world_; }
 
  private:
   double evaluate_held_out(int64_t step);
+  double peak_memory_bytes() const;
   void load_classification_data(int64_t max_length);
+  void pack_training_examples(int64_t max_length);
   void check_script_task() const;
   std::optional<ClassificationReport> classify_held_out(int64_t step);
   void log_json(const nlohmann::json& record);
@@ -104,7 +109,10 @@ class Trainer {
   std::vector<double> train_example_flops_;  // training FLOPs of each training example, counted once
   std::ofstream log_;
   std::string log_path_;
-  std::string resume_request_, resume_dir_;  // as asked, and the checkpoint directory it names
+  std::string resume_request_, resume_dir_;    // as asked, and the checkpoint directory it names
+  std::vector<int64_t> train_example_scored_;  // tokens that take loss in each training example (or 1: a class)
+  World world_;
+  std::unique_ptr<DataParallel> parallel_;  // null for one process
 };
 
 }  // namespace peft

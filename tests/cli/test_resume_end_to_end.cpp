@@ -53,6 +53,7 @@ std::vector<std::string> step_records(const std::string& out) {
     if (!record.contains("loss")) continue;
     record.erase("tokens_per_second");
     record.erase("elapsed_seconds");
+    record.erase("peak_memory_bytes");
     records.push_back(record.dump());
   }
   return records;

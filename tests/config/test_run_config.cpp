@@ -272,6 +272,7 @@ TEST(RunConfig, InvalidChoicesAndValues) {
       {"keep_checkpoints: -3", "train.keep_checkpoints: must not be negative"},
       {"on_nonfinite: ignore", "train.on_nonfinite: expected one of stop, skip, got 'ignore'"},
       {"max_nonfinite_in_a_row: 0", "train.max_nonfinite_in_a_row: must be positive, got 0"},
+      {"gradient_checkpointing: sometimes", "train.gradient_checkpointing: expected true or false, got 'sometimes'"},
   };
   for (const auto& [line, expected] : bad) {
     std::string message = load_error(kMinimal + "train:\n  " + line + "\n");
@@ -280,6 +281,8 @@ TEST(RunConfig, InvalidChoicesAndValues) {
   // epochs 0 is fine when max_steps decides the length.
   EXPECT_NO_THROW(RunConfig::load(write_config(kMinimal + "train:\n  epochs: 0\n  max_steps: 10\n")));
 
+  EXPECT_NE(load_error(kMinimal, {"data.packing=2"}).find("data.packing: expected true or false, got"),
+            std::string::npos);
   std::string data =
       "model:\n  path: /m\ndata:\n  train: t\n  max_length: 1\npeft:\n  method: lora\noutput:\n  dir: o\n";
   EXPECT_NE(load_error(data).find("RUN:5: data.max_length: must be at least 2"), std::string::npos);
@@ -347,9 +350,9 @@ TEST(RunConfig, ResolvedYamlRoundTrips) {
   std::vector<std::string> sections;
   for (const auto& pair : tree) sections.push_back(pair.first.Scalar());
   EXPECT_EQ(sections, (std::vector<std::string>{"model", "data", "peft", "train", "output"}));
-  EXPECT_EQ(tree["train"].size(), 22u) << first.resolved_yaml;
+  EXPECT_EQ(tree["train"].size(), 23u) << first.resolved_yaml;
   EXPECT_EQ(tree["model"].size(), 5u);
-  EXPECT_EQ(tree["data"].size(), 6u);
+  EXPECT_EQ(tree["data"].size(), 7u);
   EXPECT_EQ(tree["output"].size(), 2u);
   EXPECT_EQ(tree["train"]["seed"].Scalar(), "42");  // a default, recorded
   EXPECT_TRUE(tree["peft"]["use_rslora"].IsScalar());

@@ -142,7 +142,11 @@ torch::Tensor BertForSequenceClassification::classify(const torch::Tensor& input
             std::to_string(config_.max_position_embeddings - offset));
   x = e->norm(x + e->position_embeddings(positions) + e->token_type_embeddings(types));
   auto bias = attention_mask_bias(mask, prefix_length, /*causal=*/false);
-  for (size_t i = 0; i < encoder->layers.size(); ++i) x = encoder->layers[i]->forward(x, bias, &hooks, int64_t(i));
+  for (size_t i = 0; i < encoder->layers.size(); ++i) {
+    x = run_block(x, [this, bias, i](const torch::Tensor& h) {
+      return encoder->layers[i]->forward(h, bias, &hooks, int64_t(i));
+    });
+  }
   auto first = x.select(1, 0);  // (B, d): [CLS] / <s>, or the first virtual token under prompt tuning
   if (roberta_) return roberta_head->out_proj(torch::tanh(roberta_head->dense(first)));
   return classifier(torch::tanh(encoder->pooler->dense(first)));

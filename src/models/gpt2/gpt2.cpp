@@ -145,9 +145,14 @@ torch::Tensor Gpt2LMHeadModel::hidden_states(const torch::Tensor& input_ids, con
   // past_key_values.
   int64_t prefix_length = hooks.attention_prefix ? hooks.attention_prefix->length() : 0;
   check_length(config_, prefix_length + x.size(1), virtual_tokens);
-  x = add_positions(x, prefix_length);
+  auto packed = packed_positions(mask);
+  // Packed rows: each example's positions start at 0.
+  x = packed.defined() ? x + transformer->wpe(packed) : add_positions(x, prefix_length);
   auto bias = attention_mask_bias(mask, prefix_length);
-  for (size_t i = 0; i < transformer->h.size(); ++i) x = transformer->h[i]->forward(x, bias, &hooks, int64_t(i));
+  for (size_t i = 0; i < transformer->h.size(); ++i) {
+    x = run_block(
+        x, [this, bias, i](const torch::Tensor& h) { return transformer->h[i]->forward(h, bias, &hooks, int64_t(i)); });
+  }
   x = transformer->ln_f(x);
   if (virtual_tokens > 0) x = x.narrow(1, virtual_tokens, x.size(1) - virtual_tokens);
   return x;

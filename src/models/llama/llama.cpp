@@ -39,6 +39,13 @@ LlamaPass make_pass(const ModelConfig& config, RotaryTables& rotary, const torch
             (prefix_length ? " after a " + std::to_string(prefix_length) + "-token prefix" : std::string()) +
             " exceeds the model's max_position_embeddings " + std::to_string(config.max_position_embeddings));
   auto [cos, sin] = rotary.get(prefix_length + length, x.device(), x.scalar_type());
+  auto positions = packed_positions(attention_mask);
+  if (positions.defined()) {  // packed rows: each example's rotation starts at position 0 -> (B, 1, T, d_h)
+    auto flat = positions.reshape(-1).to(x.device());
+    return {cos.index_select(0, flat).view({positions.size(0), 1, length, -1}),
+            sin.index_select(0, flat).view({positions.size(0), 1, length, -1}),
+            attention_mask_bias(attention_mask, prefix_length)};
+  }
   return {cos.narrow(0, prefix_length, length), sin.narrow(0, prefix_length, length),
           attention_mask_bias(attention_mask, prefix_length)};
 }
@@ -171,7 +178,10 @@ torch::Tensor LlamaForCausalLM::hidden_states(const torch::Tensor& input_ids, co
   }
   int64_t prefix_length = hooks.attention_prefix ? hooks.attention_prefix->length() : 0;
   auto pass = make_pass(config_, rotary_, x, mask, virtual_tokens, prefix_length);
-  for (size_t i = 0; i < model->layers.size(); ++i) x = model->layers[i]->forward(x, pass, &hooks, int64_t(i));
+  for (size_t i = 0; i < model->layers.size(); ++i) {
+    x = run_block(
+        x, [this, pass, i](const torch::Tensor& h) { return model->layers[i]->forward(h, pass, &hooks, int64_t(i)); });
+  }
   x = model->norm(x);
   if (virtual_tokens > 0) x = x.narrow(1, virtual_tokens, x.size(1) - virtual_tokens);
   return x;
