@@ -18,13 +18,15 @@ torch::Tensor LossScaler::scaled(const torch::Tensor& loss) const { return enabl
 bool LossScaler::unscale_and_update(const std::vector<torch::Tensor>& parameters) {
   if (!enabled_) return true;
   torch::NoGradGuard no_grad;
-  bool finite = true;
+  // One host read for all gradients, not one per parameter (each is a device synchronisation on a GPU).
+  std::vector<torch::Tensor> all_finite;
   for (const auto& parameter : parameters) {
     const auto& grad = parameter.grad();
     if (!grad.defined()) continue;
     grad.div_(scale_);
-    if (finite && !torch::isfinite(grad).all().item<bool>()) finite = false;
+    all_finite.push_back(torch::isfinite(grad).all());
   }
+  bool finite = all_finite.empty() || torch::stack(all_finite).all().item<bool>();
   if (!finite) {
     scale_ = std::max(scale_ * 0.5, 1.0);
     good_steps_ = 0;
