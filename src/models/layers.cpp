@@ -22,9 +22,14 @@ torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t p
   auto device = attention_mask.device();
   torch::Tensor visible = torch::ones({1, 1, length, length}, torch::dtype(torch::kBool).device(device));
   if (causal) visible = visible.tril();
-  bool padded = !attention_mask.all().item<bool>();
-  if (padded) visible = visible & attention_mask.to(torch::kBool).view({-1, 1, 1, length});
-  if (attention_mask.numel() > 0 && attention_mask.max().item<int64_t>() > 1) {
+  // Smallest and largest value in one host read: 0 means padding, more than 1 a packed row.
+  int64_t lowest_value = 1, highest_value = 1;
+  if (attention_mask.numel() > 0) {
+    auto range = torch::stack({attention_mask.min(), attention_mask.max()}).to(torch::kCPU);
+    lowest_value = range[0].item<int64_t>(), highest_value = range[1].item<int64_t>();
+  }
+  if (lowest_value == 0) visible = visible & attention_mask.to(torch::kBool).view({-1, 1, 1, length});
+  if (highest_value > 1) {
     // Block-diagonal: queries and keys of the same packed example.
     visible = visible & (attention_mask.view({-1, 1, length, 1}) == attention_mask.view({-1, 1, 1, length}));
   }
