@@ -134,7 +134,7 @@ void write_contents(const fs::path& directory, const CheckpointSources& sources,
 
   std::map<std::string, torch::Tensor> trainable, moments;
   const auto& state = sources.optimizer.state();
-  for (const auto& parameter : method.trainable_parameters()) {
+  for (const auto& parameter : sources.trainable) {
     check(trainable.emplace(parameter.name, parameter.tensor.detach()).second,
           "internal: two trainable parameters are named " + parameter.name);
     auto found = state.find(optimizer_key(parameter.tensor));
@@ -245,7 +245,7 @@ void write_checkpoint(const std::string& output_dir, const CheckpointSources& so
   }
 }
 
-TrainingProgress read_checkpoint(const std::string& directory, const Method& method,
+TrainingProgress read_checkpoint(const std::string& directory, const std::vector<TrainableParameter>& parameters,
                                  torch::optim::Optimizer& optimizer) {
   fs::path dir(directory);
   std::string state_path = (dir / "trainer_state.json").string();
@@ -261,7 +261,6 @@ TrainingProgress read_checkpoint(const std::string& directory, const Method& met
   std::string trainable_path = (dir / "trainable.safetensors").string();
   auto trainable = safetensors::File::open(trainable_path);
   auto moments = safetensors::File::open((dir / "optimizer.safetensors").string());
-  auto parameters = method.trainable_parameters();
   check(trainable->tensors().size() == parameters.size(),
         trainable_path + ": holds " + std::to_string(trainable->tensors().size()) + " tensors but the method trains " +
             std::to_string(parameters.size()) + ": the checkpoint was written for another method or model");

@@ -2,7 +2,9 @@
 //
 // output.dir/checkpoint-<step>/ holds
 //   adapter_model.safetensors, adapter_config.json   the adapter so far (peft-eval reads it; not for full fine-tuning)
-//   trainable.safetensors                            the trainable parameters, bit for bit, by model path
+//   trainable.safetensors                            the trainable parameters as the optimiser holds them (float32
+//                                                    masters of 16-bit tensors: train/master_weights.h), bit for
+//                                                    bit, by model path
 //   optimizer.safetensors                            AdamW's step count and moments per parameter
 //   rng_state.safetensors                            LibTorch's generator states (CPU, and each CUDA device)
 //   trainer_state.json                               loop position, data-loader order, counters (TrainingProgress)
@@ -25,6 +27,7 @@
 namespace peft {
 
 class Method;
+struct TrainableParameter;
 
 // The training loop's position and running totals, as trainer_state.json stores them.
 struct TrainingProgress {
@@ -51,7 +54,8 @@ struct TrainingProgress {
 
 // What a checkpoint holds besides the progress.
 struct CheckpointSources {
-  const Method& method;
+  const Method& method;                              // the adapter's files
+  const std::vector<TrainableParameter>& trainable;  // what the optimiser updates, as named by the method
   const torch::optim::Optimizer& optimizer;
   const std::string& base_model_path;
   const std::string& resolved_yaml;
@@ -70,9 +74,10 @@ std::string resolve_checkpoint(const std::string& request, const std::string& ou
 // Writes checkpoint-<step> (replacing one of that step), refusing non-finite parameters.
 void write_checkpoint(const std::string& output_dir, const CheckpointSources& sources,
                       const TrainingProgress& progress);
-// Restores the trainable parameters, the optimiser state and the generators; returns the progress. Throws
-// peft::Error naming the file when the checkpoint does not fit the method.
-TrainingProgress read_checkpoint(const std::string& directory, const Method& method,
+// Restores the trainable parameters (the optimiser's: masters are then rounded into the model by the caller), the
+// optimiser state and the generators; returns the progress. Throws peft::Error naming the file when the
+// checkpoint does not fit the method.
+TrainingProgress read_checkpoint(const std::string& directory, const std::vector<TrainableParameter>& trainable,
                                  torch::optim::Optimizer& optimizer);
 
 // Keeps the newest `keep` complete checkpoints (all when keep is 0) and removes leftovers of interrupted writes.

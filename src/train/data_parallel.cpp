@@ -7,6 +7,15 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "build_features.h"  // PEFT_WITH_NCCL: CMake found a LibTorch built with NCCL
+#if PEFT_WITH_NCCL
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL
+#endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -82,7 +91,10 @@ World world_from_environment() {
 
 struct DataParallel::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;  // always: host tensors, the start broadcast, barriers
+#if PEFT_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // CUDA runs: the gradient bucket stays on the GPU
+#endif
 };
 
 DataParallel::DataParallel(const World& world, const torch::Device& device)
@@ -108,6 +120,14 @@ DataParallel::DataParallel(const World& world, const torch::Device& device)
       gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     }
     group_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, world.rank, world.size, gloo_options);
+#if PEFT_WITH_NCCL
+    if (device.is_cuda()) {
+      // A key prefix of its own in the shared store, as PyTorch gives each process group.
+      auto store = c10::make_intrusive<c10d::PrefixStore>("nccl", group_->store);
+      group_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, world.rank, world.size,
+                                                                 c10d::ProcessGroupNCCL::Options::create());
+    }
+#endif
   } catch (const std::exception& e) {
     throw Error("cannot join the process group at " + where + ": " + first_line(e.what()));
   }
@@ -115,9 +135,26 @@ DataParallel::DataParallel(const World& world, const torch::Device& device)
 
 DataParallel::~DataParallel() = default;
 
-std::string DataParallel::backend() const { return "gloo"; }
+std::string DataParallel::backend() const {
+#if PEFT_WITH_NCCL
+  if (group_->nccl) return "nccl";
+#endif
+  return "gloo";
+}
 
 void DataParallel::all_reduce_sum(torch::Tensor& flat) {
+#if PEFT_WITH_NCCL
+  if (group_->nccl && flat.is_cuda()) {
+    std::vector<at::Tensor> tensors{flat};
+    try {
+      group_->nccl->allreduce(tensors)->wait();  // orders the current CUDA stream after the sum
+    } catch (const std::exception& e) {
+      throw Error("rank " + std::to_string(world_.rank) +
+                  ": summing gradients with the other processes failed (did one stop?): " + first_line(e.what()));
+    }
+    return;
+  }
+#endif
   // Gloo sums host tensors; a PEFT bucket is small enough that the round trip from a GPU costs little.
   auto host = flat.device().is_cpu() ? flat : flat.to(torch::kCPU);
   std::vector<at::Tensor> tensors{host};

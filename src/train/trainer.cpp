@@ -32,6 +32,7 @@
 #include "train/checkpoint.h"
 #include "train/loss.h"
 #include "train/loss_scaler.h"
+#include "train/master_weights.h"
 #include "train/schedule.h"
 
 namespace peft {
@@ -153,12 +154,6 @@ void Trainer::setup() {
     std::vector<torch::Tensor> trainable;
     for (const auto& parameter : method_->trainable_parameters()) trainable.push_back(parameter.tensor);
     transformer->set_gradient_checkpointing(std::move(trainable));
-  }
-  if (method_->writes_model() && config_.model.dtype != "float32") {
-    spdlog::warn(
-        "full fine-tuning with model.dtype {}: the optimiser updates {} weights directly (no float32 "
-        "master copy), so small updates may round away",
-        config_.model.dtype, config_.model.dtype);
   }
 
   // Virtual tokens (prompt tuning) and prefix keys (prefix tuning) take positions before the real ones.
@@ -369,9 +364,16 @@ TrainSummary Trainer::train() {
   const bool leader = world_.leader();
   if (leader) ensure_directory(config_.output.dir);
 
+  // 16-bit trainable tensors (BitFit's biases, full fine-tuning's weights on a 16-bit base) are optimised through
+  // float32 masters; everything below the backward pass works on those.
+  MasterWeights masters(method_->trainable_parameters());
+  if (masters.separate_count() > 0) {
+    spdlog::info("{} trainable tensor(s) are {}: optimised through float32 master copies ({})",
+                 masters.separate_count(), config_.model.dtype, format_bytes(masters.separate_bytes()));
+  }
   // AdamW over the method's parameters only; scale vectors and biases are exempt from weight decay.
   std::vector<torch::Tensor> decayed, undecayed;
-  for (const auto& parameter : method_->trainable_parameters()) {
+  for (const auto& parameter : masters.optimised()) {
     (parameter.weight_decay ? decayed : undecayed).push_back(parameter.tensor);
   }
   auto adam = [&](double decay) {
@@ -393,8 +395,7 @@ TrainSummary Trainer::train() {
   Schedule schedule{t.lr_scheduler, t.learning_rate,
                     t.warmup_steps > 0 ? t.warmup_steps : static_cast<int64_t>(std::ceil(t.warmup_ratio * total_steps)),
                     total_steps};
-  std::vector<torch::Tensor> parameters;
-  for (const auto& parameter : method_->trainable_parameters()) parameters.push_back(parameter.tensor);
+  std::vector<torch::Tensor> parameters = masters.optimised_tensors();
 
   LossScaler scaler(config_.model.dtype == "float16");
   TrainSummary summary;
@@ -402,7 +403,8 @@ TrainSummary Trainer::train() {
   std::string fingerprint = fingerprint_examples(train_examples_);
   TrainingProgress progress;
   if (!resume_dir_.empty()) {
-    progress = read_checkpoint(resume_dir_, *method_, optimizer);
+    progress = read_checkpoint(resume_dir_, masters.optimised(), optimizer);
+    masters.masters_to_model();
     scaler.restore(progress.loss_scale, progress.loss_scale_good_steps);
     check(progress.examples == static_cast<int64_t>(train_examples_.size()) &&
               progress.data_fingerprint == fingerprint && progress.epoch_order == sampler.order(progress.epoch),
@@ -425,9 +427,11 @@ TrainSummary Trainer::train() {
     progress.examples = static_cast<int64_t>(train_examples_.size());
     progress.data_fingerprint = fingerprint;
     method_->initialise_from_data(*model_, train_examples_, tokenizer_->pad_id());
+    masters.model_to_masters();
     if (parallel_) {
       // Every rank starts from rank 0's adapter and then draws its own dropout masks.
       parallel_->broadcast_from_leader(parameters);
+      masters.masters_to_model();
       torch::manual_seed(static_cast<uint64_t>(t.seed) + static_cast<uint64_t>(world_.rank));
     }
     progress.base_eval_loss = evaluate_held_out(0);
@@ -482,7 +486,8 @@ TrainSummary Trainer::train() {
     progress.epoch_order = sampler.order(progress.epoch);
     progress.loss_scale = scaler.scale();
     progress.loss_scale_good_steps = scaler.good_steps();
-    write_checkpoint(config_.output.dir, {*method_, optimizer, config_.model.path, config_.resolved_yaml}, progress);
+    write_checkpoint(config_.output.dir,
+                     {*method_, masters.optimised(), optimizer, config_.model.path, config_.resolved_yaml}, progress);
     prune_checkpoints(config_.output.dir, t.keep_checkpoints);
     summary.checkpoint = checkpoint_directory(config_.output.dir, progress.step);
     spdlog::info("checkpoint written: {}", summary.checkpoint);
@@ -521,6 +526,7 @@ TrainSummary Trainer::train() {
             (scaler.scaled(loss) / static_cast<double>(t.gradient_accumulation_steps)).backward();
             step_loss += value;
           }
+          masters.accumulate_gradients();
         }
         for (size_t i : indices) {
           progress.tokens += static_cast<int64_t>(train_examples_[i].input_ids.size());
@@ -588,6 +594,7 @@ TrainSummary Trainer::train() {
       } else {
         optimizer.step();
         optimizer.zero_grad();
+        masters.masters_to_model();
         progress.nonfinite_in_a_row = 0;
         double mean_loss = step_loss / static_cast<double>(accumulated);
         step_loss = 0.0;
