@@ -270,8 +270,13 @@ TrainingProgress read_checkpoint(const std::string& directory, const std::vector
     check(trainable->contains(parameter.name), trainable_path + ": no tensor " + parameter.name +
                                                    ": the checkpoint was written for another method or model");
     torch::Tensor saved = trainable->tensor(parameter.name);
-    check(saved.sizes() == parameter.tensor.sizes() && saved.scalar_type() == parameter.tensor.scalar_type(),
-          trainable_path + ": " + parameter.name + " has another shape or dtype than the method's parameter");
+    // Checkpoints from before float32 masters hold 16-bit tensors where the optimiser now has a float32 master:
+    // widening them is exact.
+    bool widened = parameter.tensor.scalar_type() == torch::kFloat &&
+                   (saved.scalar_type() == torch::kBFloat16 || saved.scalar_type() == torch::kHalf);
+    check(
+        saved.sizes() == parameter.tensor.sizes() && (saved.scalar_type() == parameter.tensor.scalar_type() || widened),
+        trainable_path + ": " + parameter.name + " has another shape or dtype than the method's parameter");
     parameter.tensor.copy_(saved);
     if (!moments->contains(parameter.name + ".step")) continue;
     auto adam = std::make_unique<torch::optim::AdamWParamState>();

@@ -122,10 +122,15 @@ DataParallel::DataParallel(const World& world, const torch::Device& device)
     group_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, world.rank, world.size, gloo_options);
 #if PEFT_WITH_NCCL
     if (device.is_cuda()) {
+      // A stopped peer must end the others with an error, not leave them waiting on the GPU: NCCL's asynchronous
+      // error handling (both spellings of PyTorch's variable) and the same timeout as the rendezvous.
+      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
+      setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = std::chrono::minutes(5);
       // A key prefix of its own in the shared store, as PyTorch gives each process group.
       auto store = c10::make_intrusive<c10d::PrefixStore>("nccl", group_->store);
-      group_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, world.rank, world.size,
-                                                                 c10d::ProcessGroupNCCL::Options::create());
+      group_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, world.rank, world.size, nccl_options);
     }
 #endif
   } catch (const std::exception& e) {

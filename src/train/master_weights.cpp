@@ -6,7 +6,8 @@ MasterWeights::MasterWeights(std::vector<TrainableParameter> model_parameters) :
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < model_.size(); ++i) {
     const auto& parameter = model_[i];
-    if (parameter.tensor.scalar_type() == torch::kFloat || !parameter.tensor.is_floating_point()) {
+    auto dtype = parameter.tensor.scalar_type();
+    if (dtype != torch::kBFloat16 && dtype != torch::kHalf) {
       optimised_.push_back(parameter);
       continue;
     }

@@ -2,8 +2,9 @@
 // are the base model's own tensors, so on a bfloat16 or float16 base they live in its dtype; an AdamW update
 // smaller than half the 16-bit spacing (2^-8 relative for bfloat16) would round away there. The optimiser, the
 // loss scaler, clipping, the data-parallel all-reduce and checkpoints work on float32 masters instead; after each
-// step the masters are rounded into the model's tensors, which the forward pass uses. Float32 tensors (every
-// adapter's own parameters) are their own masters and cost nothing.
+// step the masters are rounded into the model's tensors, which the forward pass uses (and which the saved adapter
+// holds, so that it reproduces exactly the model that was trained and evaluated). Float32 tensors (every adapter's
+// own parameters) are their own masters and cost nothing.
 #pragma once
 
 #include <torch/torch.h>

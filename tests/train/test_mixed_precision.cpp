@@ -179,6 +179,15 @@ TEST(MixedPrecision, FullFineTuningOfABFloat16BaseKeepsFloat32MastersAcrossAResu
   resumed.train();
   auto again = read_masters("checkpoint-4");
   for (const auto& [name, master] : masters) EXPECT_TRUE(torch::equal(master, again.at(name))) << name;
+
+  // A checkpoint written before masters existed holds the 16-bit tensors themselves: they widen exactly.
+  auto older = read_masters("checkpoint-2");
+  for (auto& [name, tensor] : older) tensor = tensor.to(torch::kBFloat16);
+  safetensors::save(dir + "/out/checkpoint-2/trainable.safetensors", older);
+  Trainer from_older(RunConfig::load(config));
+  from_older.resume_from(dir + "/out/checkpoint-2");
+  from_older.setup();
+  EXPECT_EQ(from_older.train().steps, 4);
 }
 
 TEST(MixedPrecision, Float16OnTheCpuIsOneClearError) {
