@@ -1,6 +1,7 @@
 #include "data/batch.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "core/error.h"
 
@@ -47,16 +48,16 @@ Batch collate(const std::vector<const Example*>& examples, int64_t pad_id) {
     if (example.segment_lengths.empty()) {
       std::fill(mask + row * columns, mask + row * columns + size, 1);
     } else {  // a packed row numbers its examples 1, 2, ... (models/layers.h)
-      int64_t* at = mask + row * columns;
-      int64_t number = 0, filled = 0;
-      for (int64_t segment : example.segment_lengths) {
-        check(segment > 0 && filled + segment <= static_cast<int64_t>(size),
-              "cannot collate a packed row whose example lengths do not add up to its length");
-        std::fill(at + filled, at + filled + segment, ++number);
-        filled += segment;
-      }
-      check(filled == static_cast<int64_t>(size),
+      const auto& segments = example.segment_lengths;
+      check(std::all_of(segments.begin(), segments.end(), [](int64_t segment) { return segment > 0; }) &&
+                std::accumulate(segments.begin(), segments.end(), int64_t{0}) == static_cast<int64_t>(size),
             "cannot collate a packed row whose example lengths do not add up to its length");
+      int64_t* at = mask + row * columns;
+      int64_t number = 0;
+      for (int64_t segment : segments) {
+        std::fill(at, at + segment, ++number);
+        at += segment;
+      }
     }
     check(example.token_type_ids.empty() || example.token_type_ids.size() == size,
           "cannot collate an example whose token types and input ids differ in length");

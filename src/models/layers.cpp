@@ -25,7 +25,8 @@ torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t p
   // Smallest and largest value in one host read: 0 means padding, more than 1 a packed row.
   int64_t lowest_value = 1, highest_value = 1;
   if (attention_mask.numel() > 0) {
-    auto range = torch::stack({attention_mask.min(), attention_mask.max()}).to(torch::kCPU);
+    auto [low, high] = torch::aminmax(attention_mask);
+    auto range = torch::stack({low, high}).to(torch::kCPU);
     lowest_value = range[0].item<int64_t>(), highest_value = range[1].item<int64_t>();
   }
   if (lowest_value == 0) visible = visible & attention_mask.to(torch::kBool).view({-1, 1, 1, length});

@@ -70,8 +70,9 @@ template <typename Checkpoint>
 std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkpoint& checkpoint,
                                          const std::string& directory, const LoadOptions& options, const char* hint) {
   auto device = resolve_device(options.device);
-  check_dtype_on_device(parse_dtype(options.dtype), device);
-  auto tensor_options = torch::TensorOptions().dtype(parse_dtype(options.dtype)).device(device);
+  auto dtype = parse_dtype(options.dtype);
+  check_dtype_on_device(dtype, device);
+  auto tensor_options = torch::TensorOptions().dtype(dtype).device(device);
   std::shared_ptr<Transformer> model;
   if (config.is_encoder()) {
     int64_t labels = options.num_labels > 0 ? options.num_labels : config.num_labels;
@@ -178,9 +179,10 @@ std::shared_ptr<Model> load_base_model(const std::string& path, const LoadOption
     return load_family(*config, ScriptTensors(module, path), path, options,
                        " (set model.arch: custom to train it as a module of unknown architecture)");
   }
-  check_dtype_on_device(parse_dtype(options.dtype), resolve_device(options.device));
-  auto model = std::make_shared<ScriptModel>(std::move(module), path, options.output, resolve_device(options.device),
-                                             parse_dtype(options.dtype));
+  auto device = resolve_device(options.device);
+  auto dtype = parse_dtype(options.dtype);
+  check_dtype_on_device(dtype, device);
+  auto model = std::make_shared<ScriptModel>(std::move(module), path, options.output, device, dtype);
   spdlog::info(
       "{}: a TorchScript module of unknown architecture ({}), {} linear layer(s): lora, ia3, bitfit and full "
       "apply",

@@ -32,15 +32,15 @@ const char* variable(const char* name) {
   return value && *value ? value : nullptr;
 }
 
-// An integer environment variable in [low, high]; `fallback` when unset.
-int integer_variable(const char* name, int fallback, int low, int high) {
+// An integer environment variable in [low, high]; `fallback` when unset. Slurm writes SLURM_NTASKS_PER_NODE as
+// "2(x3)" for three nodes of two tasks: with `count_prefix` the leading count is the value.
+int integer_variable(const char* name, int fallback, int low, int high, bool count_prefix = false) {
   const char* text = variable(name);
   if (!text) return fallback;
   char* end = nullptr;
   errno = 0;
   long value = std::strtol(text, &end, 10);
-  // Slurm writes SLURM_NTASKS_PER_NODE as "2(x3)" for three nodes of two tasks: the leading count is the one.
-  bool tail_ok = *end == '\0' || (std::string(name) == "SLURM_NTASKS_PER_NODE" && *end == '(');
+  bool tail_ok = *end == '\0' || (count_prefix && *end == '(');
   check(end != text && tail_ok && errno == 0 && value >= low && value <= high,
         std::string("environment variable ") + name + "='" + printable(text, 40) + "' is not an integer in " +
             std::to_string(low) + ".." + std::to_string(high));
@@ -78,7 +78,7 @@ World world_from_environment() {
   world.rank = integer_variable(rank, 0, 0, most);
   check(world.rank < world.size, std::string("environment variable ") + rank + "=" + std::to_string(world.rank) +
                                      " is not below " + size + "=" + std::to_string(world.size));
-  world.local_size = integer_variable(local_size, 1, 1, world.size);
+  world.local_size = integer_variable(local_size, 1, 1, world.size, /*count_prefix=*/world.launcher == "slurm");
   world.local_rank = integer_variable(local_rank, 0, 0, world.size - 1);
   if (!world.distributed()) return world;
   const char* address = variable("MASTER_ADDR");
@@ -148,28 +148,22 @@ std::string DataParallel::backend() const {
 }
 
 void DataParallel::all_reduce_sum(torch::Tensor& flat) {
-#if PEFT_WITH_NCCL
-  if (group_->nccl && flat.is_cuda()) {
-    std::vector<at::Tensor> tensors{flat};
-    try {
-      group_->nccl->allreduce(tensors)->wait();  // orders the current CUDA stream after the sum
-    } catch (const std::exception& e) {
-      throw Error("rank " + std::to_string(world_.rank) +
-                  ": summing gradients with the other processes failed (did one stop?): " + first_line(e.what()));
-    }
-    return;
-  }
-#endif
-  // Gloo sums host tensors; a PEFT bucket is small enough that the round trip from a GPU costs little.
-  auto host = flat.device().is_cpu() ? flat : flat.to(torch::kCPU);
-  std::vector<at::Tensor> tensors{host};
   try {
-    group_->gloo->allreduce(tensors)->wait();
+#if PEFT_WITH_NCCL
+    if (group_->nccl && flat.is_cuda()) {
+      std::vector<at::Tensor> tensors{flat};
+      group_->nccl->allreduce(tensors)->wait();  // orders the current CUDA stream after the sum
+      return;
+    }
+#endif
+    // Gloo sums host tensors; a PEFT bucket is small enough that the round trip from a GPU costs little.
+    std::vector<at::Tensor> host{flat.to(torch::kCPU)};
+    group_->gloo->allreduce(host)->wait();
+    if (!flat.is_cpu()) flat.copy_(host[0]);
   } catch (const std::exception& e) {
     throw Error("rank " + std::to_string(world_.rank) +
                 ": summing gradients with the other processes failed (did one stop?): " + first_line(e.what()));
   }
-  if (!flat.device().is_cpu()) flat.copy_(host);
 }
 
 void DataParallel::broadcast_from_leader(const std::vector<torch::Tensor>& tensors) {
@@ -219,7 +213,7 @@ std::vector<double> unflatten_gradients(const torch::Tensor& flat, const std::ve
     if (grad.defined()) {
       grad.copy_(piece);
     } else {
-      grad = piece.to(parameter.options()).clone();
+      grad = piece.to(parameter.options(), /*non_blocking=*/false, /*copy=*/true);
     }
   }
   auto tail = flat.narrow(0, offset, static_cast<int64_t>(extra)).to(torch::kCPU, torch::kDouble).contiguous();

@@ -179,10 +179,8 @@ void Trainer::setup() {
   }
 
   for (const auto& example : train_examples_) {
-    train_example_flops_.push_back(
-        flops_.training(static_cast<int64_t>(example.input_ids.size()), head_positions(example)));
-    int64_t scored = 0;  // labels that take loss after the causal shift
-    for (size_t i = 1; i < example.labels.size(); ++i) scored += example.labels[i] != -100;
+    int64_t scored = head_positions(example);  // labels that take loss after the causal shift
+    train_example_flops_.push_back(flops_.training(static_cast<int64_t>(example.input_ids.size()), scored));
     train_example_scored_.push_back(head_classifies_ ? 1 : scored);
   }
   if (config_.data.packing) pack_training_examples(max_length);
@@ -506,27 +504,24 @@ TrainSummary Trainer::train() {
       // A language-modelling batch whose labels are all -100 has nothing to learn from.
       if (scored > 0) {
         std::vector<const Example*> members;  // this process's share: all of it, or its data-parallel shard
+        int64_t shard_scored = 0;
         for (size_t position : shard_positions(indices.size(), world_.rank, world_.size)) {
           members.push_back(&train_examples_[indices[position]]);
+          shard_scored += train_example_scored_[indices[position]];
         }
-        int64_t shard_scored = 0;
-        for (const auto* member : members) shard_scored += train_example_scored_[member - train_examples_.data()];
         if (shard_scored > 0) {
           Batch batch = collate(members, tokenizer_->pad_id()).to(device_);
           auto loss = training_loss(*model_, batch);
+          // The mean over the whole batch is the sum of each shard's mean weighted by its share of the scored
+          // tokens (of the examples, for a classifier): summing the ranks' gradients then gives the batch's. One
+          // process has all of it (share 1, exact).
+          double share = static_cast<double>(shard_scored) / static_cast<double>(scored);
+          (scaler.scaled(loss) * share / static_cast<double>(t.gradient_accumulation_steps)).backward();
+          masters.accumulate_gradients();
+          // Read after backward is queued, so that a GPU is not idle while the host waits for the value.
           double value = loss.item<double>();
           if (!std::isfinite(value) && nonfinite.empty()) nonfinite = "loss (" + std::to_string(value) + ")";
-          if (parallel_) {
-            // The mean over the whole batch is the sum of each shard's mean weighted by its share of the scored
-            // tokens (of the examples, for a classifier): summing the ranks' gradients then gives the batch's.
-            double share = static_cast<double>(shard_scored) / static_cast<double>(scored);
-            (scaler.scaled(loss) * (share / static_cast<double>(t.gradient_accumulation_steps))).backward();
-            step_loss += value * share;
-          } else {
-            (scaler.scaled(loss) / static_cast<double>(t.gradient_accumulation_steps)).backward();
-            step_loss += value;
-          }
-          masters.accumulate_gradients();
+          step_loss += value * share;
         }
         for (size_t i : indices) {
           progress.tokens += static_cast<int64_t>(train_examples_[i].input_ids.size());
@@ -655,6 +650,7 @@ TrainSummary Trainer::train() {
 }
 
 void Trainer::save() const {
+  if (!world_.leader()) return;  // data-parallel ranks hold the same adapter; rank 0 writes it
   check_finite_parameters(*method_, method_->writes_model() ? "the model" : "the adapter");
   if (method_->writes_model() && script_) {
     ensure_directory(config_.output.dir);

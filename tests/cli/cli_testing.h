@@ -5,6 +5,7 @@
 
 #include <random>
 #include <regex>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +17,17 @@ namespace peft::test {
 inline std::string tool(const std::string& name) { return binary_dir() + "/" + name; }
 inline std::string model_dir() { return source_dir() + "/third_party/stories260K-hf"; }
 inline std::string data(const std::string& file) { return source_dir() + "/third_party/tinyshakespeare/" + file; }
+
+// Every optimiser step's record (those with a "loss") of a run's train_log.jsonl.
+inline std::vector<nlohmann::json> train_log_steps(const std::string& output_dir) {
+  std::vector<nlohmann::json> records;
+  std::istringstream lines(read_text(output_dir + "/train_log.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (record.contains("loss")) records.push_back(std::move(record));
+  }
+  return records;
+}
 
 // The first "loss: X" in a tool's output, or -1.
 inline double parse_loss(const std::string& output) {

@@ -37,16 +37,6 @@ std::string write_config(const std::string& work) {
           work + "/unused}\n");
 }
 
-std::vector<nlohmann::json> step_records(const std::string& out) {
-  std::vector<nlohmann::json> records;
-  std::istringstream lines(test::read_text(out + "/train_log.jsonl"));
-  for (std::string line; std::getline(lines, line);) {
-    auto record = nlohmann::json::parse(line);
-    if (record.contains("loss")) records.push_back(record);
-  }
-  return records;
-}
-
 void expect_close(double a, double b, const std::string& what) {
   EXPECT_LE(std::abs(a - b), 2e-5 * std::max(1.0, std::abs(a))) << what << ": " << a << " vs " << b;
 }
@@ -74,7 +64,7 @@ TEST(DataParallel, TwoProcessesTrainWhatOneProcessTrainsOnTheSameGlobalBatch) {
   EXPECT_EQ(rank1.find("written to"), std::string::npos) << rank1;
   EXPECT_EQ(rank1.find("step "), std::string::npos) << rank1;
 
-  auto expected = step_records(single), got = step_records(parallel);
+  auto expected = test::train_log_steps(single), got = test::train_log_steps(parallel);
   ASSERT_EQ(expected.size(), 9u);
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {

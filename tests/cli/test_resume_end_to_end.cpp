@@ -47,10 +47,7 @@ std::string train_command(const std::string& config, const std::string& out, con
 // Every optimiser step's record of train_log.jsonl, without its timings.
 std::vector<std::string> step_records(const std::string& out) {
   std::vector<std::string> records;
-  std::istringstream lines(test::read_text(out + "/train_log.jsonl"));
-  for (std::string line; std::getline(lines, line);) {
-    auto record = nlohmann::json::parse(line);
-    if (!record.contains("loss")) continue;
+  for (auto record : test::train_log_steps(out)) {
     record.erase("tokens_per_second");
     record.erase("elapsed_seconds");
     record.erase("peak_memory_bytes");

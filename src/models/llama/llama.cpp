@@ -40,8 +40,8 @@ LlamaPass make_pass(const ModelConfig& config, RotaryTables& rotary, const torch
             " exceeds the model's max_position_embeddings " + std::to_string(config.max_position_embeddings));
   auto [cos, sin] = rotary.get(prefix_length + length, x.device(), x.scalar_type());
   auto positions = packed_positions(attention_mask);
-  if (positions.defined()) {  // packed rows: each example's rotation starts at position 0 -> (B, 1, T, d_h)
-    auto flat = positions.reshape(-1).to(x.device());
+  if (positions.defined()) {            // packed rows: each example's rotation starts at position 0 -> (B, 1, T, d_h)
+    auto flat = positions.reshape(-1);  // on the mask's device, which is x's
     return {cos.index_select(0, flat).view({positions.size(0), 1, length, -1}),
             sin.index_select(0, flat).view({positions.size(0), 1, length, -1}),
             attention_mask_bias(attention_mask, prefix_length)};
