@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   config.num_attention_heads = heads;
   config.num_key_value_heads = heads;
   config.head_dim = hidden / heads;
+  config.rope.dim = config.head_dim;
   config.max_position_embeddings = std::max<int64_t>(length, 2048);
   config.rms_norm_eps = 1e-5;
   auto model = peft::make_model(config, torch::TensorOptions().dtype(torch::kFloat));

@@ -1,7 +1,7 @@
 #include "data/encoder_inputs.h"
 
 #include "core/error.h"
-#include "io/hf_config.h"
+#include "models/model_config.h"
 #include "io/tokenizer.h"
 
 namespace peft {

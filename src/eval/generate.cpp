@@ -59,7 +59,7 @@ std::vector<std::vector<int64_t>> generate_batch(CausalLM& model, const std::vec
     // One head product for the batch, over each row's last real position only.
     auto last = (mask.sum(1) - 1).to(device);
     auto rows = torch::arange(static_cast<int64_t>(active.size()), torch::dtype(torch::kLong).device(device));
-    auto logits = model.head()->forward(hidden.index({rows, last})).to(torch::kCPU, torch::kFloat);  // (B, V)
+    auto logits = model.head_logits(hidden.index({rows, last})).to(torch::kCPU, torch::kFloat);  // (B, V)
     for (size_t row = 0; row < active.size(); ++row) {
       size_t i = active[row];
       int64_t next = choose(logits[static_cast<int64_t>(row)], options, generator);

@@ -66,15 +66,18 @@ class CausalLM : public Transformer {
 
   // Logits (B, T, V) computed through the head (with its hooks).
   torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+  // The head's logits for final hidden states (..., d), soft-capped where the family caps them (Gemma 2).
+  torch::Tensor head_logits(const torch::Tensor& hidden);
 
-  // Ladder Side-Tuning's access to the stack. backbone_states() runs the embeddings and the blocks up to the
-  // last one asked for (no hooks, no final norm); autograd is the caller's business.
+  // Ladder Side-Tuning's access to the stack, optional for a family (the defaults say it is not available).
+  // backbone_states() runs the embeddings and the blocks up to the last one asked for (no hooks, no final norm);
+  // autograd is the caller's business.
   virtual BackboneStates backbone_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                                         const std::vector<int64_t>& blocks) = 0;
+                                         const std::vector<int64_t>& blocks);
   // `config.num_hidden_layers` blocks of this family at `config`'s sizes.
   virtual std::shared_ptr<BlockStack> make_block_stack(const ModelConfig& config,
-                                                       const torch::TensorOptions& options) const = 0;
-  virtual StackLayout stack_layout() const = 0;
+                                                       const torch::TensorOptions& options) const;
+  virtual StackLayout stack_layout() const;
 };
 
 }  // namespace peft

@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "core/error.h"
 #include "core/strings.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
-#include "models/llama/names.h"
+#include "models/registry.h"
 #include "models/sequence_classifier.h"
 #include "models/torchscript/archive.h"
 
@@ -29,14 +30,6 @@ const std::vector<std::string> kTokenizerFiles = {"tokenizer.model",
                                                   "vocab.bpe",
                                                   "vocab.txt"};
 
-bool has_bias(const std::map<std::string, torch::Tensor>& parameters, const std::string& layer,
-              const std::vector<std::string>& projections) {
-  for (const auto& projection : projections) {
-    if (parameters.count(layer + projection + ".bias")) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 void save_model_directory(Transformer& model, const std::string& base_directory, const std::string& out_directory,
@@ -46,36 +39,25 @@ void save_model_directory(Transformer& model, const std::string& base_directory,
   std::map<std::string, torch::Tensor> parameters;
   for (const auto& item : model.named_parameters()) parameters[item.key()] = item.value().detach();
 
-  // Declare biases a method added, for the groups HF's config can express.
+  // Biases a method added (BitFit on bias-less projections) are declared in config.json where the family's config
+  // can express them; the name table then includes them.
   ModelConfig config = model.config();
-  std::vector<std::string> attention = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"};
-  std::vector<std::string> mlp = {"mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-  bool attention_bias = false, output_bias = false, mlp_bias = false;
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    std::string layer = "model.layers." + std::to_string(i) + ".";
-    attention_bias |= has_bias(parameters, layer, {attention[0], attention[1], attention[2]});
-    output_bias |= has_bias(parameters, layer, {attention[3]});
-    mlp_bias |= has_bias(parameters, layer, mlp);
-  }
   nlohmann::json json = config.raw;
   std::vector<std::string> names = model.tensor_names();
-  if (config.architecture == "GPT2LMHeadModel" || config.is_encoder()) {
-    // Every GPT-2 and BERT projection has its bias already: a method cannot have added one the format lacks.
-  } else if (config.architecture == "LlamaForCausalLM") {
-    config.attention_bias = config.output_bias = attention_bias || output_bias;
-    config.mlp_bias = mlp_bias;
-    json["attention_bias"] = config.attention_bias;
-    json["mlp_bias"] = config.mlp_bias;
-  } else {
-    // Mistral has no bias options; Qwen2 has fixed q/k/v biases only.
-    check(attention_bias == config.attention_bias && output_bias == config.output_bias && !mlp_bias,
-          config.architecture +
-              "'s config.json cannot declare the biases this adapter added; merge is "
-              "possible for LlamaForCausalLM only (or keep the adapter unmerged)");
+  std::set<std::string> added;
+  for (const auto& item : parameters) {
+    if (ends_with(item.first, ".bias")) added.insert(item.first);
+  }
+  for (const auto& name : names) added.erase(name);
+  if (!added.empty()) {
+    const ModelFamily& family = family_of(config.architecture);
+    check(static_cast<bool>(family.declare_biases),
+          "internal: " + config.architecture + " has parameter '" + *added.begin() + "' outside its name table");
+    family.declare_biases(added, config, json);
+    names = family.tensor_names(config);
   }
 
   std::map<std::string, torch::Tensor> tensors;
-  if (config.architecture == "LlamaForCausalLM") names = llama::tensor_names(config);  // with declared biases
   for (const auto& name : names) {
     auto it = parameters.find(name);
     if (it != parameters.end()) {

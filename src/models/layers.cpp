@@ -17,11 +17,13 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
   return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
 }
 
-torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t prefix_length, bool causal) {
+torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t prefix_length, bool causal,
+                                  int64_t window) {
   int64_t length = attention_mask.size(1);
   auto device = attention_mask.device();
   torch::Tensor visible = torch::ones({1, 1, length, length}, torch::dtype(torch::kBool).device(device));
   if (causal) visible = visible.tril();
+  if (window > 0) visible = visible.triu(-(window - 1));  // i - j < window
   // Smallest and largest value in one host read: 0 means padding, more than 1 a packed row.
   int64_t lowest_value = 1, highest_value = 1;
   if (attention_mask.numel() > 0) {
@@ -36,6 +38,11 @@ torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, int64_t p
   }
   if (prefix_length > 0) {
     auto prefix = torch::ones({visible.size(0), 1, length, prefix_length}, visible.options());
+    if (window > 0) {  // query i is at position P + i, prefix key k at position k
+      auto query = torch::arange(length, torch::dtype(torch::kLong).device(device)).view({length, 1}) + prefix_length;
+      auto key = torch::arange(prefix_length, torch::dtype(torch::kLong).device(device)).view({1, prefix_length});
+      prefix = prefix & ((query - key) < window).view({1, 1, length, prefix_length});
+    }
     visible = torch::cat({prefix, visible.expand({visible.size(0), 1, length, length})}, -1);
   }
   auto zero = torch::zeros({}, torch::dtype(torch::kFloat).device(device));
@@ -56,8 +63,9 @@ torch::Tensor packed_positions(const torch::Tensor& attention_mask) {
 }
 
 torch::Tensor scaled_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const torch::Tensor& mask, double scale) {
+                               const torch::Tensor& mask, double scale, double softcap) {
   auto scores = torch::matmul(q, k.transpose(-2, -1)).mul_(scale);
+  if (softcap > 0) scores = torch::tanh(scores / softcap) * softcap;
   auto weights = torch::softmax(scores.to(torch::kFloat).add_(mask), -1).to(q.scalar_type());
   return torch::matmul(weights, v);
 }

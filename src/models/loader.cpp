@@ -8,9 +8,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "io/safetensors.h"
-#include "models/bert/bert.h"
-#include "models/gpt2/gpt2.h"
-#include "models/llama/llama.h"
+#include "models/registry.h"
 #include "models/torchscript/archive.h"
 #include "models/torchscript/script_model.h"
 
@@ -54,13 +52,9 @@ bool is_archive(const std::string& path) {
 }  // namespace
 
 std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const torch::TensorOptions& options) {
-  // One explicit list of families; hf_config.cpp has already rejected unsupported architectures.
-  if (config.architecture == "LlamaForCausalLM" || config.architecture == "MistralForCausalLM" ||
-      config.architecture == "Qwen2ForCausalLM") {
-    return std::make_shared<LlamaForCausalLM>(config, options);
-  }
-  if (config.architecture == "GPT2LMHeadModel") return std::make_shared<Gpt2LMHeadModel>(config, options);
-  throw Error("no model family implements architecture '" + config.architecture + "'");
+  auto model = std::dynamic_pointer_cast<CausalLM>(family_of(config.architecture).make(config, options, 0));
+  check(model != nullptr, config.architecture + " is not a causal language model");
+  return model;
 }
 
 namespace {
@@ -79,7 +73,7 @@ std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkp
     check(labels >= 2, config.architecture + " in " + directory +
                            " is an encoder: it classifies, and config.json does not say how many labels (give the "
                            "data's labels, or --num-labels)");
-    model = std::make_shared<BertForSequenceClassification>(config, labels, tensor_options);
+    model = family_of(config.architecture).make(config, tensor_options, labels);
   } else {
     model = make_model(config, tensor_options);
   }
@@ -93,9 +87,11 @@ std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkp
   bool prefix_omitted = !prefix.empty() && parameters.size() > 0 && !checkpoint.contains(parameters[0].key()) &&
                         starts_with(parameters[0].key(), prefix) &&
                         checkpoint.contains(parameters[0].key().substr(prefix.size()));
+  const ModelFamily& family = family_of(config.architecture);
+  std::string tower = family.checkpoint_prefix ? family.checkpoint_prefix(config) : "";
   for (auto& item : parameters) {
     const std::string& name = item.key();
-    std::string stored = prefix_omitted && starts_with(name, prefix) ? name.substr(prefix.size()) : name;
+    std::string stored = tower + (prefix_omitted && starts_with(name, prefix) ? name.substr(prefix.size()) : name);
     bool head = classifier && starts_with(name, classifier->head_module() + ".");
     if (head && options.new_head) {
       used.insert(stored);  // replaced on purpose: not an unused tensor worth a warning
@@ -127,8 +123,17 @@ std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkp
     used.insert(stored);
   }
   std::vector<std::string> unused;
+  int64_t other_towers = 0;
   for (const auto& name : checkpoint.names()) {
-    if (!used.count(name) && !model->expected_unused(name)) unused.push_back(name);
+    if (!starts_with(name, tower)) {
+      ++other_towers;
+    } else if (!used.count(name) && !model->expected_unused(name)) {
+      unused.push_back(name);
+    }
+  }
+  if (other_towers > 0) {
+    spdlog::info("{}: the text model under '{}'; {} tensor(s) of the other towers are not used", checkpoint.describe(),
+                 tower, other_towers);
   }
   if (!unused.empty()) {
     spdlog::warn("{}: {} tensor(s) not used by {} (first: {})", checkpoint.describe(), unused.size(),

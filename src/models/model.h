@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "io/hf_config.h"
+#include "models/model_config.h"
 #include "models/projection.h"
 
 namespace peft {

@@ -32,11 +32,14 @@ class Transformer : public Model {
     return config_.max_position_embeddings - virtual_tokens() - prefix_positions();
   }
 
+  // PEFT's default target_modules for the family (models/registry.h).
+  std::vector<std::string> default_targets(DefaultTargets which) const override;
+
   // The family's name table, for the loader and the exporter: every checkpoint tensor in module order (and, in
   // Model, stored_transposed(): which of them are stored [in, out]); a prefix some checkpoints leave out
   // of every name; checkpoint tensors that are known not to be parameters; parameters a checkpoint may lack,
   // which then keep the initialisation the model gave them (a task head the base model never had).
-  virtual std::vector<std::string> tensor_names() const = 0;
+  std::vector<std::string> tensor_names() const;
   virtual std::string optional_name_prefix() const { return ""; }
   virtual bool expected_unused(const std::string& tensor_name) const { return false; }
   virtual bool may_be_absent(const std::string& tensor_name) const { return false; }
@@ -53,6 +56,23 @@ class Transformer : public Model {
   ModelHooks hooks;
 
  protected:
+  // Hook point 3's plumbing, the same for every family: the input prefix's virtual tokens (B, l, d) before the
+  // embedded inputs x (B, T, d), and the attention mask (and token types, when given) extended for them.
+  struct PrefixedInputs {
+    torch::Tensor x, attention_mask, token_type_ids;
+    int64_t virtual_tokens = 0;  // l; 0 without an input prefix
+  };
+  PrefixedInputs prepend_input_prefix(const torch::Tensor& x, const torch::Tensor& attention_mask,
+                                      const torch::Tensor& token_type_ids = {});
+  // Final hidden states without the virtual tokens' positions.
+  static torch::Tensor drop_virtual_tokens(const torch::Tensor& x, int64_t virtual_tokens) {
+    return virtual_tokens > 0 ? x.narrow(1, virtual_tokens, x.size(1) - virtual_tokens) : x;
+  }
+  // One line when `length` positions (virtual tokens included) after `prefix_length` attention-prefix positions
+  // exceed max_position_embeddings (`limit_key`: the family's name for it in config.json).
+  void check_sequence_length(int64_t length, int64_t virtual_tokens, int64_t prefix_length,
+                             const char* limit_key = "max_position_embeddings") const;
+
   // A family's block loop runs each block through here; `block` owns its captures (it may run again in backward).
   torch::Tensor run_block(const torch::Tensor& x, BlockFunction block) {
     if (checkpointed_.empty() || !is_training() || !torch::GradMode::is_enabled()) return block(x);

@@ -175,10 +175,16 @@ class Lst : public Method {
     const auto& c = model.config();
     check(!model.hooks.stack, "the model already has a side network");
     layers_ = choose_layers(o.layers, c.num_hidden_layers);
-    check_reduction_factor(o.reduction_factor, c, model.stack_layout().rotary);
+    bool rotary = model.stack_layout().rotary;
+    check_reduction_factor(o.reduction_factor, c, rotary);
     side_config_ = c;
     side_config_.hidden_size = c.hidden_size / o.reduction_factor;
     side_config_.head_dim = c.head_dim / o.reduction_factor;
+    // The side blocks rotate their whole (narrower) heads with the backbone's rope type.
+    check(!rotary || (c.rope.dim == c.head_dim && c.rope.type != "longrope"),
+          "lst: Ladder Side-Tuning needs rotary embeddings over whole heads without longrope's per-frequency "
+          "factors; " + c.architecture + " has partial rotary or longrope");
+    side_config_.rope.dim = side_config_.rope_local.dim = side_config_.head_dim;
     side_config_.intermediate_size = c.intermediate_size / o.reduction_factor;
     side_config_.num_hidden_layers = static_cast<int64_t>(layers_.size());
 

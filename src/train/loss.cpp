@@ -18,19 +18,27 @@ int64_t chunk_rows(int64_t vocab_size) { return std::max<int64_t>(1, (int64_t{1}
 struct ChunkStats {
   torch::Tensor log_probs;  // (n, V) float32
   torch::Tensor nll;        // (n)
+  torch::Tensor capped;     // (n, V) tanh(z / cap) of soft-capped logits z, for the gradient; undefined without
 };
 
-ChunkStats chunk_stats(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets) {
-  auto log_probs = torch::log_softmax(torch::matmul(hidden, weight.t()).to(torch::kFloat), -1);
+ChunkStats chunk_stats(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                       double softcap) {
+  auto logits = torch::matmul(hidden, weight.t());
+  torch::Tensor capped;
+  if (softcap > 0) {  // as HF: the cap is applied to the logits in the model's dtype
+    capped = torch::tanh(logits / softcap);
+    logits = capped * softcap;
+  }
+  auto log_probs = torch::log_softmax(logits.to(torch::kFloat), -1);
   auto nll = log_probs.gather(1, targets.unsqueeze(1)).squeeze(1).neg();
-  return {log_probs, nll};
+  return {log_probs, nll, capped};
 }
 
 class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCrossEntropy> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& hidden,
-                               const torch::Tensor& weight, const torch::Tensor& targets, bool hidden_grad,
-                               bool weight_grad) {
+                               const torch::Tensor& weight, const torch::Tensor& targets, double softcap,
+                               bool hidden_grad, bool weight_grad) {
     int64_t rows = hidden.size(0), step = chunk_rows(weight.size(0));
     auto loss = torch::zeros({}, hidden.options().dtype(torch::kFloat));
     torch::Tensor grad_hidden = hidden_grad ? torch::empty_like(hidden) : torch::Tensor();
@@ -40,13 +48,14 @@ class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCros
       int64_t n = std::min(step, rows - start);
       auto h = hidden.narrow(0, start, n);
       auto t = targets.narrow(0, start, n);
-      auto stats = chunk_stats(h, weight, t);
+      auto stats = chunk_stats(h, weight, t, softcap);
       loss += stats.nll.sum();
       if (!hidden_grad && !weight_grad) continue;
       // d(mean CE)/d(logits) = (softmax − onehot) / rows, formed in place in the log-probabilities' buffer.
       auto grad_logits = stats.log_probs.exp_();
       grad_logits.scatter_add_(1, t.unsqueeze(1), torch::full({n, 1}, -1.0f, grad_logits.options()));
       grad_logits.div_(static_cast<double>(rows));
+      if (stats.capped.defined()) grad_logits.mul_(1 - stats.capped.to(torch::kFloat).square());  // d cap·tanh(z/cap)
       auto grad_logits_cast = grad_logits.to(weight.scalar_type());
       if (hidden_grad) grad_hidden.narrow(0, start, n).copy_(torch::matmul(grad_logits_cast, weight));
       if (weight_grad) grad_weight.add_(torch::matmul(grad_logits_cast.t(), h).to(torch::kFloat));
@@ -69,28 +78,29 @@ class FusedLinearCrossEntropy : public torch::autograd::Function<FusedLinearCros
       grad_weight = ctx->saved_data["grad_weight"].toTensor() * scale;
       grad_weight = grad_weight.to(ctx->saved_data["weight_dtype"].toScalarType());
     }
-    return {grad_hidden, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grad_hidden, grad_weight, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
 }  // namespace
 
 torch::Tensor fused_linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                         const torch::Tensor& targets) {
+                                         const torch::Tensor& targets, double softcap) {
   bool grad = torch::GradMode::is_enabled();
   bool hidden_grad = grad && hidden.requires_grad();
   bool weight_grad = grad && weight.requires_grad();
-  if (!hidden_grad && !weight_grad) return token_nll(hidden, weight, targets).mean();
-  return FusedLinearCrossEntropy::apply(hidden, weight, targets, hidden_grad, weight_grad);
+  if (!hidden_grad && !weight_grad) return token_nll(hidden, weight, targets, softcap).mean();
+  return FusedLinearCrossEntropy::apply(hidden, weight, targets, softcap, hidden_grad, weight_grad);
 }
 
-torch::Tensor token_nll(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets) {
+torch::Tensor token_nll(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                        double softcap) {
   torch::NoGradGuard no_grad;
   int64_t rows = hidden.size(0), step = chunk_rows(weight.size(0));
   auto nll = torch::empty({rows}, hidden.options().dtype(torch::kFloat));
   for (int64_t start = 0; start < rows; start += step) {
     int64_t n = std::min(step, rows - start);
-    auto stats = chunk_stats(hidden.narrow(0, start, n), weight, targets.narrow(0, start, n));
+    auto stats = chunk_stats(hidden.narrow(0, start, n), weight, targets.narrow(0, start, n), softcap);
     nll.narrow(0, start, n).copy_(stats.nll);
   }
   return nll;
@@ -120,9 +130,9 @@ torch::Tensor causal_lm_loss(CausalLM& model, const Batch& batch) {
   auto head = model.head();
   if (!head->hooks().empty() || head->bias.defined()) {
     // A head adapted by a method goes through its projection; the logits then exist in full.
-    return torch::nn::functional::cross_entropy(head->forward(rows).to(torch::kFloat), scored.targets);
+    return torch::nn::functional::cross_entropy(model.head_logits(rows).to(torch::kFloat), scored.targets);
   }
-  return fused_linear_cross_entropy(rows, head->weight, scored.targets);
+  return fused_linear_cross_entropy(rows, head->weight, scored.targets, model.config().final_logit_softcap);
 }
 
 torch::Tensor classification_loss(SequenceClassifier& model, const Batch& batch) {
@@ -144,8 +154,10 @@ torch::Tensor scored_token_nll(Model& model, const Batch& batch) {
   auto scored = scored_positions(batch.labels);
   auto rows = scored_hidden_rows(*causal, batch, scored);
   auto head = causal->head();
-  if (head->hooks().empty() && !head->bias.defined()) return token_nll(rows, head->weight, scored.targets);
-  return torch::nn::functional::cross_entropy(head->forward(rows).to(torch::kFloat), scored.targets,
+  if (head->hooks().empty() && !head->bias.defined()) {
+    return token_nll(rows, head->weight, scored.targets, causal->config().final_logit_softcap);
+  }
+  return torch::nn::functional::cross_entropy(causal->head_logits(rows).to(torch::kFloat), scored.targets,
                                               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
 }
 

@@ -13,12 +13,14 @@ class Model;
 class SequenceClassifier;
 struct Batch;
 
-// Mean cross-entropy over rows: hidden (N, d), weight (V, d), targets (N) int64 in [0, V).
+// Mean cross-entropy over rows: hidden (N, d), weight (V, d), targets (N) int64 in [0, V); `softcap` > 0 caps
+// the logits z first: cap·tanh(z / cap) (Gemma 2's final_logit_softcapping).
 torch::Tensor fused_linear_cross_entropy(const torch::Tensor& hidden, const torch::Tensor& weight,
-                                         const torch::Tensor& targets);
+                                         const torch::Tensor& targets, double softcap = 0.0);
 
 // Per-row negative log-likelihood (N) in float32, without autograd (evaluation).
-torch::Tensor token_nll(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets);
+torch::Tensor token_nll(const torch::Tensor& hidden, const torch::Tensor& weight, const torch::Tensor& targets,
+                        double softcap = 0.0);
 
 // The scored positions of a batch after the causal shift: rows of hidden (B, T-1) whose next label is not
 // -100, as flat indices into (B * (T-1)), and their targets.

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/error.h"
-#include "io/hf_config.h"
+#include "models/model_config.h"
 #include "io/safetensors.h"
 #include "io/tokenizer.h"
 #include "test_util.h"

@@ -99,7 +99,12 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"full", "llama/llama_plain", "{method: full}"},
         Case{"gpt2_lora", "gpt2/gpt2_tiny", "{method: lora, r: 4, lora_dropout: 0.2}"},
         Case{"gpt2_prefix", "gpt2/gpt2_tiny", "{method: prefix_tuning, num_virtual_tokens: 2}"},
-        Case{"bert_lora", "encoders/bert_tiny", "{method: lora, r: 4, lora_dropout: 0.1}"}),
+        Case{"bert_lora", "encoders/bert_tiny", "{method: lora, r: 4, lora_dropout: 0.1}"},
+        Case{"gemma2_full", "families/gemma2", "{method: full}"},
+        Case{"gemma3_prefix", "families/gemma3", "{method: prefix_tuning, num_virtual_tokens: 2}"},
+        Case{"phi3_lora", "families/phi3", "{method: lora, r: 4, lora_dropout: 0.2, target_modules: all-linear}"},
+        Case{"qwen3_houlsby", "families/qwen3_sliding",
+             "{method: adapter, placement: serial, sites: both, r: 4, init: lora}"}),
     [](const testing::TestParamInfo<Case>& info) { return info.param.name; });
 
 // Nothing happens in evaluation or without autograd: the blocks run plainly.

@@ -107,19 +107,11 @@ BertForSequenceClassification::BertForSequenceClassification(const ModelConfig& 
 torch::Tensor BertForSequenceClassification::classify(const torch::Tensor& input_ids,
                                                       const torch::Tensor& attention_mask,
                                                       const torch::Tensor& token_type_ids) {
-  int64_t batch = input_ids.size(0);
   auto& e = encoder->embeddings;
-  auto x = e->word_embeddings(input_ids);
-  auto mask = attention_mask;
-  auto types = token_type_ids.defined() ? token_type_ids : torch::zeros_like(input_ids);
-  if (hooks.input_prefix) {
-    // Virtual tokens before the text, token type 0, counted in the positions (as PEFT passes them to HF).
-    auto prefix = hooks.input_prefix->prefix(batch).to(x.scalar_type());
-    int64_t l = prefix.size(1);
-    x = torch::cat({prefix, x}, 1);
-    mask = torch::cat({torch::ones({batch, l}, mask.options()), mask}, 1);
-    types = torch::cat({torch::zeros({batch, l}, types.options()), types}, 1);
-  }
+  // Virtual tokens before the text, token type 0, counted in the positions (as PEFT passes them to HF).
+  auto [x, mask, types, virtual_tokens] =
+      prepend_input_prefix(e->word_embeddings(input_ids), attention_mask,
+                           token_type_ids.defined() ? token_type_ids : torch::zeros_like(input_ids));
   int64_t length = x.size(1);
   // Keys and values of an attention prefix count as past tokens: positions start after them, as in HF with
   // past_key_values.
@@ -156,12 +148,6 @@ bool BertForSequenceClassification::is_output_head(const std::string& module_pat
   return module_path == "classifier" || module_path == "classifier.dense" || module_path == "classifier.out_proj";
 }
 
-std::vector<std::string> BertForSequenceClassification::tensor_names() const {
-  auto names = bert::encoder_tensor_names(config_);
-  for (const auto& name : bert::head_tensor_names(config_)) names.push_back(name);
-  return names;
-}
-
 std::string BertForSequenceClassification::optional_name_prefix() const { return base_; }
 
 bool BertForSequenceClassification::expected_unused(const std::string& name) const {
@@ -171,10 +157,6 @@ bool BertForSequenceClassification::expected_unused(const std::string& name) con
 
 bool BertForSequenceClassification::may_be_absent(const std::string& name) const {
   return starts_with(name, "classifier.") || starts_with(name, base_ + "pooler.");
-}
-
-std::vector<std::string> BertForSequenceClassification::default_targets(DefaultTargets which) const {
-  return bert::default_targets(which);
 }
 
 }  // namespace peft

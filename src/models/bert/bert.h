@@ -91,10 +91,8 @@ class BertForSequenceClassification : public SequenceClassifier {
                          const torch::Tensor& token_type_ids) override;
   torch::Tensor input_embeddings() override { return encoder->embeddings->word_embeddings->weight; }
   bool is_output_head(const std::string& module_path) const override;
-  std::vector<std::string> tensor_names() const override;
   std::string optional_name_prefix() const override;
   bool expected_unused(const std::string& tensor_name) const override;
-  std::vector<std::string> default_targets(DefaultTargets which) const override;
   bool may_be_absent(const std::string& tensor_name) const override;
   std::string head_module() const override { return "classifier"; }
   std::string block_path(int64_t index) const override { return base_ + "encoder.layer." + std::to_string(index); }

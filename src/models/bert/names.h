@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/strings.h"
-#include "io/hf_config.h"
+#include "models/model_config.h"
 #include "models/causal_lm.h"
 
 namespace peft::bert {
@@ -58,7 +58,7 @@ inline bool expected_unused(const std::string& name) {
 }
 
 // PEFT's defaults for model_type bert / roberta. BitFit's subset is the paper's: query and intermediate biases.
-inline std::vector<std::string> default_targets(DefaultTargets which) {
+inline std::vector<std::string> default_targets(const ModelConfig&, DefaultTargets which) {
   switch (which) {
     case DefaultTargets::lora:
       return {"query", "value"};

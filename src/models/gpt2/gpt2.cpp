@@ -15,13 +15,6 @@ torch::Tensor activate(const torch::Tensor& x, const std::string& activation) {
   return torch::gelu(x, "tanh");  // gelu_new and gelu_pytorch_tanh: the tanh approximation
 }
 
-void check_length(const ModelConfig& config, int64_t length, int64_t virtual_tokens) {
-  check(length <= config.max_position_embeddings,
-        "a sequence of " + std::to_string(length - virtual_tokens) + " tokens" +
-            (virtual_tokens ? " + " + std::to_string(virtual_tokens) + " virtual tokens" : std::string()) +
-            " exceeds the model's n_positions " + std::to_string(config.max_position_embeddings));
-}
-
 }  // namespace
 
 Gpt2AttentionImpl::Gpt2AttentionImpl(const ModelConfig& config, const torch::TensorOptions& options)
@@ -130,21 +123,12 @@ torch::Tensor Gpt2LMHeadModel::add_positions(const torch::Tensor& embeddings, in
 
 torch::Tensor Gpt2LMHeadModel::hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
   if (hooks.stack) return hooks.stack->hidden_states(*this, input_ids, attention_mask);
-  int64_t batch = input_ids.size(0);
-  auto x = transformer->wte(input_ids);  // (B, T, d)
-  auto mask = attention_mask;
-  int64_t virtual_tokens = 0;
-  if (hooks.input_prefix) {
-    // Virtual tokens take positions 0..l-1 and receive position embeddings like real tokens.
-    auto prefix = hooks.input_prefix->prefix(batch).to(x.scalar_type());  // (B, l, d)
-    virtual_tokens = prefix.size(1);
-    x = torch::cat({prefix, x}, 1);
-    mask = torch::cat({torch::ones({batch, virtual_tokens}, mask.options()), mask}, 1);
-  }
+  // Virtual tokens take positions 0..l-1 and receive position embeddings like real tokens.
+  auto [x, mask, types, virtual_tokens] = prepend_input_prefix(transformer->wte(input_ids), attention_mask);
   // Keys and values of an attention prefix count as past tokens: positions start after them, as in HF with
   // past_key_values.
   int64_t prefix_length = hooks.attention_prefix ? hooks.attention_prefix->length() : 0;
-  check_length(config_, prefix_length + x.size(1), virtual_tokens);
+  check_sequence_length(x.size(1), virtual_tokens, prefix_length, "n_positions");
   auto packed = packed_positions(mask);
   // Packed rows: each example's positions start at 0.
   x = packed.defined() ? x + transformer->wpe(packed) : add_positions(x, prefix_length);
@@ -153,14 +137,12 @@ torch::Tensor Gpt2LMHeadModel::hidden_states(const torch::Tensor& input_ids, con
     x = run_block(
         x, [this, bias, i](const torch::Tensor& h) { return transformer->h[i]->forward(h, bias, &hooks, int64_t(i)); });
   }
-  x = transformer->ln_f(x);
-  if (virtual_tokens > 0) x = x.narrow(1, virtual_tokens, x.size(1) - virtual_tokens);
-  return x;
+  return drop_virtual_tokens(transformer->ln_f(x), virtual_tokens);
 }
 
 BackboneStates Gpt2LMHeadModel::backbone_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                                 const std::vector<int64_t>& blocks) {
-  check_length(config_, input_ids.size(1), 0);
+  check_sequence_length(input_ids.size(1), 0, 0, "n_positions");
   BackboneStates states;
   auto x = add_positions(transformer->wte(input_ids), 0);
   states.embeddings = x;
@@ -182,14 +164,10 @@ std::shared_ptr<BlockStack> Gpt2LMHeadModel::make_block_stack(const ModelConfig&
 }
 
 StackLayout Gpt2LMHeadModel::stack_layout() const { return gpt2::stack_layout(); }
-std::vector<std::string> Gpt2LMHeadModel::tensor_names() const { return gpt2::tensor_names(config_); }
 bool Gpt2LMHeadModel::stored_transposed(const std::string& name) const { return gpt2::stored_transposed(name); }
 std::string Gpt2LMHeadModel::optional_name_prefix() const { return gpt2::kBasePrefix; }
 bool Gpt2LMHeadModel::expected_unused(const std::string& name) const {
   return gpt2::expected_unused(name) && !(name == "lm_head.weight" && !config_.tie_word_embeddings);
-}
-std::vector<std::string> Gpt2LMHeadModel::default_targets(DefaultTargets which) const {
-  return gpt2::default_targets(which);
 }
 
 }  // namespace peft

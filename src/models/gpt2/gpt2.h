@@ -76,11 +76,9 @@ class Gpt2LMHeadModel : public CausalLM {
   std::shared_ptr<BlockStack> make_block_stack(const ModelConfig& config,
                                                const torch::TensorOptions& options) const override;
   StackLayout stack_layout() const override;
-  std::vector<std::string> tensor_names() const override;
   bool stored_transposed(const std::string& tensor_name) const override;
   std::string optional_name_prefix() const override;
   bool expected_unused(const std::string& tensor_name) const override;
-  std::vector<std::string> default_targets(DefaultTargets which) const override;
   std::string block_path(int64_t index) const override { return "transformer.h." + std::to_string(index); }
   std::vector<std::string> block_norms() const override {
     return {"ln_1.weight", "ln_1.bias", "ln_2.weight", "ln_2.bias"};

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/strings.h"
-#include "io/hf_config.h"
+#include "models/model_config.h"
 #include "models/causal_lm.h"
 
 namespace peft::gpt2 {
@@ -60,7 +60,7 @@ inline bool expected_unused(const std::string& name) {
 
 // PEFT's defaults for model_type gpt2 (TRANSFORMERS_MODELS_TO_*_MAPPING). BitFit's subset, the paper's query
 // and intermediate biases, is the fused c_attn bias (q, k and v together) and c_fc.
-inline std::vector<std::string> default_targets(DefaultTargets which) {
+inline std::vector<std::string> default_targets(const ModelConfig&, DefaultTargets which) {
   switch (which) {
     case DefaultTargets::lora:
       return {"c_attn"};

@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "io/hf_config.h"
+#include "models/model_config.h"
 #include "models/causal_lm.h"
+#include "models/model.h"
 
 namespace peft::llama {
 
@@ -24,6 +25,10 @@ inline std::vector<std::string> tensor_names(const ModelConfig& config) {
     if (config.attention_bias) names.push_back(layer + "self_attn.v_proj.bias");
     names.push_back(layer + "self_attn.o_proj.weight");
     if (config.output_bias) names.push_back(layer + "self_attn.o_proj.bias");
+    if (config.qk_norm) {
+      names.push_back(layer + "self_attn.q_norm.weight");
+      names.push_back(layer + "self_attn.k_norm.weight");
+    }
     for (const char* projection : {"gate_proj", "up_proj", "down_proj"}) {
       names.push_back(layer + "mlp." + projection + ".weight");
       if (config.mlp_bias) names.push_back(layer + "mlp." + projection + ".bias");
@@ -36,13 +41,14 @@ inline std::vector<std::string> tensor_names(const ModelConfig& config) {
   return names;
 }
 
-// PEFT's defaults for model_type llama / mistral / qwen2. BitFit's subset is the paper's query and
+// PEFT's defaults for model_type llama / mistral / qwen2 / qwen3. BitFit's subset is the paper's query and
 // intermediate biases (BERT's attention.self.query and intermediate.dense).
-inline std::vector<std::string> default_targets(DefaultTargets which) {
+inline std::vector<std::string> default_targets(const ModelConfig& config, DefaultTargets which) {
   switch (which) {
     case DefaultTargets::lora:
       return {"q_proj", "v_proj"};
-    case DefaultTargets::ia3:
+    case DefaultTargets::ia3:  // PEFT's Qwen3 mapping takes the queries where Llama's takes the keys
+      if (config.model_type == "qwen3") return {"q_proj", "v_proj", "down_proj"};
       return {"k_proj", "v_proj", "down_proj"};
     case DefaultTargets::ia3_feedforward:
       return {"down_proj"};
