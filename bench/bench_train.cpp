@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Training throughput and memory benchmark (random Llama-shaped model)."};
   std::string method = "lora";
   int64_t reduction_factor = 8;
-  app.add_option("--method", method, "lora or lst")->check(CLI::IsMember({"lora", "lst"}));
+  app.add_option("--method", method, "lora, dora or lst")->check(CLI::IsMember({"lora", "dora", "lst"}));
   app.add_option("--reduction-factor", reduction_factor, "LST's r (side network width d/r)");
   bool cache_backbone = false;
   app.add_option("--cache-backbone", cache_backbone,
@@ -119,13 +119,14 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<peft::Method> peft_method;
   std::string description;
-  if (method == "lora") {
+  if (method == "lora" || method == "dora") {
     auto options = std::make_shared<peft::LoraOptions>();
     options->r = rank;
     options->lora_alpha = 2.0 * rank;
     options->target_modules.list = {"q_proj", "k_proj", "v_proj", "o_proj"};
+    options->use_dora = method == "dora";
     peft_method = peft::make_lora(options);
-    description = "LoRA r=" + std::to_string(rank) + " on q,k,v,o";
+    description = std::string(method == "dora" ? "DoRA" : "LoRA") + " r=" + std::to_string(rank) + " on q,k,v,o";
   } else {
     auto options = std::make_shared<peft::LstOptions>();
     options->reduction_factor = reduction_factor;

@@ -56,7 +56,8 @@ std::string stem(const std::string& path) { return std::filesystem::path(path).s
 const std::vector<std::string>& per_method_train_keys() {
   static const std::vector<std::string> keys = {"learning_rate", "weight_decay", "lr_scheduler",
                                                 "warmup_steps",  "warmup_ratio", "max_grad_norm",
-                                                "adam_beta1",    "adam_beta2",   "adam_epsilon"};
+                                                "adam_beta1",    "adam_beta2",   "adam_epsilon",
+                                                "loraplus_lr_ratio"};
   return keys;
 }
 

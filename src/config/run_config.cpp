@@ -196,6 +196,7 @@ void read_train(Section& section, TrainOptions& train) {
   section.get("batch_size", train.batch_size);
   section.get("gradient_accumulation_steps", train.gradient_accumulation_steps);
   section.get("learning_rate", train.learning_rate);
+  section.get("loraplus_lr_ratio", train.loraplus_lr_ratio);
   section.get("weight_decay", train.weight_decay);
   section.get("adam_beta1", train.adam_beta1);
   section.get("adam_beta2", train.adam_beta2);
@@ -231,6 +232,9 @@ void read_train(Section& section, TrainOptions& train) {
     char text[32];
     std::snprintf(text, sizeof(text), "%g", train.learning_rate);
     section.fail("learning_rate", "must be within float's range (3.4e38), got " + std::string(text));
+  }
+  if (!(train.loraplus_lr_ratio > 0) || train.loraplus_lr_ratio > 1e6) {
+    section.fail("loraplus_lr_ratio", "must be positive (at most 1e6), got " + std::to_string(train.loraplus_lr_ratio));
   }
   check_non_negative(section, "weight_decay", train.weight_decay);
   for (const auto& [key, beta] : {std::pair<std::string, double>{"adam_beta1", train.adam_beta1},

@@ -53,6 +53,9 @@ struct TrainOptions {
   int64_t batch_size = 8;
   int64_t gradient_accumulation_steps = 1;
   double learning_rate = 2e-4;
+  // LoRA+ (Hayou et al. 2024): lora_B and one-dimensional tensors (DoRA's magnitudes, biases) learn at this many
+  // times learning_rate, as PEFT's create_loraplus_optimizer groups them; 1 is plain training.
+  double loraplus_lr_ratio = 1.0;
   double weight_decay = 0.0;
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.999;

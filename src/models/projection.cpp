@@ -19,7 +19,7 @@ torch::Tensor ProjectionImpl::forward(const torch::Tensor& input) {
   torch::Tensor x = input;
   for (auto& hook : hooks_) x = hook->on_input(x);
   torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
-  for (auto& hook : hooks_) y = hook->on_output(x, y);
+  for (auto& hook : hooks_) y = hook->on_output(*this, x, y);
   return y;
 }
 

@@ -11,13 +11,18 @@
 
 namespace peft {
 
+class ProjectionImpl;
+
 class ProjectionHook {
  public:
   virtual ~ProjectionHook() = default;
   // Applied to the input before the base product, in hook order (e.g. (IA)³ on feed-forward inputs).
   virtual torch::Tensor on_input(const torch::Tensor& x) { return x; }
-  // Applied to the output in hook order; `x` is the input after on_input.
-  virtual torch::Tensor on_output(const torch::Tensor& x, const torch::Tensor& y) { return y; }
+  // Applied to the output in hook order; `x` is the input after on_input. `layer` is the projection the hook runs
+  // in (DoRA reads its base weight), passed per call so that hooks hold no reference to their layer.
+  virtual torch::Tensor on_output(const ProjectionImpl& layer, const torch::Tensor& x, const torch::Tensor& y) {
+    return y;
+  }
   // Folds the hook into weight (out, in) and bias (out, may be undefined) in place.
   virtual void merge_into(torch::Tensor& weight, torch::Tensor& bias) = 0;
   // True for hooks that change only the input (on_input). Every output hook sees the changed input x', so the

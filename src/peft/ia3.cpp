@@ -25,7 +25,7 @@ class Ia3Hook : public ProjectionHook {
     return (x.to(l_.scalar_type()) * l_.view(-1)).to(x.scalar_type());
   }
 
-  torch::Tensor on_output(const torch::Tensor& x, const torch::Tensor& y) override {
+  torch::Tensor on_output(const ProjectionImpl&, const torch::Tensor& x, const torch::Tensor& y) override {
     if (feedforward_) return y;
     return (y.to(l_.scalar_type()) * l_.view(-1)).to(y.scalar_type());
   }

@@ -20,32 +20,97 @@ class WeightHolderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(WeightHolder);
 
+namespace F = torch::nn::functional;
+
+// s·B·A and the row norms ‖W0 + s·B·A‖ (out) in float32, as PEFT's DoRA computes them (get_weight_norm).
+torch::Tensor dora_row_norms(const torch::Tensor& weight, const torch::Tensor& delta) {
+  return (weight.to(torch::kFloat) + delta).norm(2, {1});
+}
+
 class LoraHook : public ProjectionHook {
  public:
-  LoraHook(WeightHolder a, WeightHolder b, double scale, double dropout)
-      : a_(std::move(a)), b_(std::move(b)), scale_(scale), dropout_(dropout) {}
+  // `magnitude` is DoRA's m (out), undefined for plain LoRA.
+  LoraHook(WeightHolder a, WeightHolder b, double scale, double dropout, torch::Tensor magnitude)
+      : a_(std::move(a)), b_(std::move(b)), magnitude_(std::move(magnitude)), scale_(scale), dropout_(dropout) {}
 
-  torch::Tensor on_output(const torch::Tensor& x, const torch::Tensor& y) override {
+  torch::Tensor on_output(const ProjectionImpl& layer, const torch::Tensor& x, const torch::Tensor& y) override {
     auto input = x.to(a_->weight.scalar_type());
-    if (dropout_ > 0) input = torch::dropout(input, dropout_, a_->is_training());
-    namespace F = torch::nn::functional;
-    auto delta = F::linear(F::linear(input, a_->weight), b_->weight);  // (..., out)
-    return y + delta.mul_(scale_).to(y.scalar_type());
+    bool dropping = dropout_ > 0 && a_->is_training();
+    if (dropping) input = torch::dropout(input, dropout_, true);
+    auto delta = F::linear(F::linear(input, a_->weight), b_->weight).mul_(scale_);  // (..., out): s·B·A·x
+    if (!magnitude_.defined()) return y + delta.to(y.scalar_type());
+    // DoRA: y' = f·(W0·x + s·B·A·x) + b with f = m / ‖W0 + s·B·A‖ per output row, the norm a constant for the
+    // gradient (DoRA §4.3, as PEFT): so only m and the direction's LoRA factors get gradients through f·(...).
+    torch::Tensor norms;
+    {
+      torch::NoGradGuard no_grad;
+      norms = dora_row_norms(layer.weight, torch::matmul(b_->weight, a_->weight).mul_(scale_));
+    }
+    auto factor = magnitude_ / norms;  // (out)
+    // W0·x without the bias, on the input the LoRA branch saw: the base output itself unless dropout changed the
+    // input or another hook changed the output.
+    torch::Tensor base;
+    if (dropping || layer.hooks().size() > 1) {
+      base = F::linear(input.to(layer.weight.scalar_type()), layer.weight).to(torch::kFloat);
+    } else {
+      base = (layer.bias.defined() ? y - layer.bias : y).to(torch::kFloat);
+    }
+    return y + ((factor - 1) * base + factor * delta).to(y.scalar_type());
   }
 
   void merge_into(torch::Tensor& weight, torch::Tensor& bias) override {
     auto delta = torch::matmul(b_->weight, a_->weight).mul_(scale_);  // (out, in)
-    weight.add_(delta.to(weight.scalar_type()));
+    if (!magnitude_.defined()) {
+      weight.add_(delta.to(weight.scalar_type()));
+      return;
+    }
+    // DoRA merges to m · (W0 + s·B·A) / ‖W0 + s·B·A‖; the bias is not scaled.
+    auto combined = weight.to(torch::kFloat) + delta;
+    auto factor = magnitude_ / combined.norm(2, {1});
+    weight.copy_((factor.unsqueeze(1) * combined).to(weight.scalar_type()));
   }
 
  private:
   WeightHolder a_, b_;
+  torch::Tensor magnitude_;
   double scale_, dropout_;
 };
+
+// Randomised SVD of w (out, in) to rank r (Halko et al.; torch.svd_lowrank's algorithm, which PEFT's
+// pissa_niter_N uses): a range basis from w·Ω refined by `iterations` power steps, then the SVD of its projection.
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> low_rank_svd(const torch::Tensor& w, int64_t r,
+                                                                     int64_t iterations) {
+  auto basis = [](const torch::Tensor& m) { return std::get<0>(torch::linalg_qr(m)); };
+  auto q = basis(torch::matmul(w, torch::randn({w.size(1), r}, w.options())));
+  for (int64_t i = 0; i < iterations; ++i) q = basis(torch::matmul(w, basis(torch::matmul(w.t(), q))));
+  auto [u, s, vh] = torch::linalg_svd(torch::matmul(q.t(), w), /*full_matrices=*/false);
+  return {torch::matmul(q, u), s, vh};
+}
+
+// PiSSA / OLoRA: A and B from W0 (float32), such that s·B·A is W0's principal part (PiSSA: √(S_r/s)·V_rᵀ and
+// U_r·√(S_r/s)) or its first r QR components (OLoRA: R_r and Q_r).
+std::pair<torch::Tensor, torch::Tensor> factorised_init(const torch::Tensor& weight, int64_t r, double scale,
+                                                        const std::string& kind) {
+  auto w = weight.to(torch::kFloat);
+  if (kind == "olora") {
+    auto [q, upper] = torch::linalg_qr(w);
+    return {upper.narrow(0, 0, r).contiguous(), q.narrow(1, 0, r).contiguous()};
+  }
+  torch::Tensor u, s, vh;
+  if (kind == "pissa") {
+    std::tie(u, s, vh) = torch::linalg_svd(w, /*full_matrices=*/false);
+  } else {
+    std::tie(u, s, vh) = low_rank_svd(w, r, std::stoll(kind.substr(std::string("pissa_niter_").size())));
+  }
+  auto root = (s.narrow(0, 0, r) / scale).sqrt();
+  return {(root.unsqueeze(1) * vh.narrow(0, 0, r)).contiguous(), (u.narrow(1, 0, r) * root).contiguous()};
+}
 
 struct LoraSite {
   std::string path;  // module path, e.g. model.layers.0.self_attn.q_proj
   WeightHolder a{nullptr}, b{nullptr};
+  torch::Tensor magnitude;          // DoRA's m (out); undefined without DoRA
+  torch::Tensor initial_a, initial_b;  // PiSSA / OLoRA: the factors taken out of W0, for the converted adapter
   Projection projection{nullptr};
 };
 
@@ -75,17 +140,37 @@ class Lora : public Method {
       auto options = torch::TensorOptions().dtype(torch::kFloat).device(projection->weight.device());
       auto a = torch::empty({o.r, projection->in_features}, options);
       auto b = torch::zeros({projection->out_features, o.r}, options);
-      if (o.init_lora_weights == "gaussian") {
+      LoraSite site;
+      if (o.moves_base_weights()) {
+        check(o.r <= std::min(projection->in_features, projection->out_features),
+              "peft.init_lora_weights " + o.init_lora_weights + ": r " + std::to_string(o.r) + " exceeds the rank of " +
+                  path + " (" + std::to_string(projection->out_features) + "x" +
+                  std::to_string(projection->in_features) + ")");
+        std::tie(a, b) = factorised_init(projection->weight, o.r, o.scale(), o.init_lora_weights);
+        // The base keeps W0 - s·B·A, so the adapted layer starts as W0 (up to rounding in a 16-bit base).
+        auto residual = projection->weight.to(torch::kFloat) - torch::matmul(b, a).mul_(o.scale());
+        projection->weight.copy_(residual.to(projection->weight.scalar_type()));
+        site.initial_a = a.clone(), site.initial_b = b.clone();
+      } else if (o.init_lora_weights == "gaussian") {
         a.normal_(0.0, 1.0 / static_cast<double>(o.r));
       } else {
         torch::nn::init::kaiming_uniform_(a, std::sqrt(5.0));
       }
       // PEFT's "false": both matrices random (nn.Linear's init), so the adapter is not a no-op at start.
       if (o.init_lora_weights == "false") torch::nn::init::kaiming_uniform_(b, std::sqrt(5.0));
-      LoraSite site{path, WeightHolder(a.requires_grad_()), WeightHolder(b.requires_grad_()), projection};
+      site.path = path;
+      site.projection = projection;
+      site.a = WeightHolder(a.requires_grad_());
+      site.b = WeightHolder(b.requires_grad_());
       projection->register_module("lora_A", site.a);
       projection->register_module("lora_B", site.b);
-      projection->add_hook(std::make_shared<LoraHook>(site.a, site.b, o.scale(), o.lora_dropout));
+      if (o.use_dora) {
+        // m starts at the row norms of the adapted weight, so DoRA starts where LoRA does.
+        check_name_free(*projection, path, "lora_magnitude_vector");
+        site.magnitude = dora_row_norms(projection->weight, torch::matmul(b, a).mul_(o.scale())).requires_grad_();
+        projection->register_parameter("lora_magnitude_vector", site.magnitude);
+      }
+      projection->add_hook(std::make_shared<LoraHook>(site.a, site.b, o.scale(), o.lora_dropout, site.magnitude));
       sites_.push_back(site);
     }
   }
@@ -101,13 +186,24 @@ class Lora : public Method {
     for (const auto& site : sites_) {
       out.push_back({site.path + ".lora_A.weight", site.a->weight, true});
       out.push_back({site.path + ".lora_B.weight", site.b->weight, true});
+      if (site.magnitude.defined()) out.push_back({site.path + ".lora_magnitude_vector", site.magnitude, true});
     }
     for (const auto& bias : biases_) out.push_back(bias);
     return out;
   }
 
   std::map<std::string, torch::Tensor> adapter_tensors() const override {
-    return parameters_to_adapter_tensors(trainable_parameters());
+    auto tensors = parameters_to_adapter_tensors(trainable_parameters());
+    if (!options_->moves_base_weights()) return tensors;
+    // On the original W0 the trained layer is W0 + s·(B·A - B0·A0): a plain LoRA of rank 2r with A' = [A; A0] and
+    // B' = [B, -B0] (PEFT's conversion), which any tool applies to the unmodified base.
+    torch::NoGradGuard no_grad;
+    for (const auto& site : sites_) {
+      std::string key = "base_model.model." + site.path;
+      tensors[key + ".lora_A.weight"] = torch::cat({site.a->weight, site.initial_a}, 0).to(torch::kCPU).contiguous();
+      tensors[key + ".lora_B.weight"] = torch::cat({site.b->weight, -site.initial_b}, 1).to(torch::kCPU).contiguous();
+    }
+    return tensors;
   }
 
   void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
@@ -130,26 +226,25 @@ class Lora : public Method {
         {"exclude_modules", exclude},
         {"fan_in_fan_out", fan_in_fan_out_},
         {"inference_mode", true},
-        {"init_lora_weights", o.init_lora_weights == "gaussian" ? nlohmann::json("gaussian")
-                                                                : nlohmann::json(o.init_lora_weights == "true")},
+        {"init_lora_weights", init_lora_weights_json(o)},
         {"layer_replication", nullptr},
         {"layers_pattern", nullptr},
         {"layers_to_transform", nullptr},
         {"loftq_config", nlohmann::json::object()},
-        {"lora_alpha", o.lora_alpha},
+        {"lora_alpha", saved_alpha(o)},
         {"lora_bias", false},
         {"lora_dropout", o.lora_dropout},
         {"megatron_config", nullptr},
         {"megatron_core", "megatron.core"},
         {"modules_to_save", nullptr},
         {"peft_type", "LORA"},
-        {"r", o.r},
+        {"r", o.moves_base_weights() ? 2 * o.r : o.r},
         {"rank_pattern", nlohmann::json::object()},
         {"revision", nullptr},
         {"target_modules", target},
         {"task_type", "CAUSAL_LM"},
         {"trainable_token_indices", nullptr},
-        {"use_dora", false},
+        {"use_dora", o.use_dora},
         {"use_rslora", o.use_rslora},
     };
   }
@@ -159,12 +254,34 @@ class Lora : public Method {
   }
 
  private:
+  // The converted adapter of PiSSA / OLoRA is a plain LoRA of rank 2r: init_lora_weights true, and α doubled
+  // (×√2 with rsLoRA) so that the scale stays the same.
+  static nlohmann::json init_lora_weights_json(const LoraOptions& o) {
+    if (o.init_lora_weights == "true" || o.init_lora_weights == "false") return o.init_lora_weights == "true";
+    if (o.moves_base_weights()) return true;
+    return o.init_lora_weights;
+  }
+  static double saved_alpha(const LoraOptions& o) {
+    if (!o.moves_base_weights()) return o.lora_alpha;
+    return o.use_rslora ? o.lora_alpha * std::sqrt(2.0) : 2 * o.lora_alpha;
+  }
+
   std::shared_ptr<const LoraOptions> options_;
   std::vector<LoraSite> sites_;
   std::vector<TrainableParameter> biases_;
   std::vector<std::string> saved_targets_;
   bool fan_in_fan_out_ = false;
 };
+
+// true, false, gaussian, pissa, pissa_niter_N or olora (YAML's true/false arrive as text).
+bool valid_init(const std::string& init) {
+  static const std::string niter = "pissa_niter_";
+  if (init.rfind(niter, 0) == 0) {
+    std::string digits = init.substr(niter.size());
+    return !digits.empty() && digits.size() <= 6 && digits.find_first_not_of("0123456789") == std::string::npos;
+  }
+  return init == "true" || init == "false" || init == "gaussian" || init == "pissa" || init == "olora";
+}
 
 }  // namespace
 
@@ -177,8 +294,17 @@ void LoraOptions::read(Section& section) {
   section.get("exclude_modules", exclude_modules);
   section.get("use_rslora", use_rslora);
   section.get_choice("bias", bias, {"none", "all", "lora_only"});
-  section.get_choice("init_lora_weights", init_lora_weights, {"true", "false", "gaussian"});
+  section.get("init_lora_weights", init_lora_weights);
+  section.get("use_dora", use_dora);
   if (r <= 0) section.fail("r", "must be a positive integer, got " + std::to_string(r));
+  if (!valid_init(init_lora_weights)) {
+    section.fail("init_lora_weights", "must be true, false, gaussian, pissa, pissa_niter_N (N >= 0) or olora, got '" +
+                                          init_lora_weights + "'");
+  }
+  if (use_dora && moves_base_weights()) {
+    section.fail("init_lora_weights", init_lora_weights + " with use_dora is not supported (its converted adapter "
+                                                          "has no magnitude to carry over)");
+  }
   if (lora_dropout < 0 || lora_dropout >= 1) section.fail("lora_dropout", "must be in [0, 1)");
   if (section.has("target_modules") &&
       (target_modules.is_list ? target_modules.list.empty() : target_modules.string.empty())) {
@@ -202,7 +328,19 @@ std::shared_ptr<MethodOptions> LoraOptions::from_adapter_config(const nlohmann::
     options->lora_dropout = config.value("lora_dropout", 0.0);
     options->use_rslora = config.value("use_rslora", false);
     options->bias = config.value("bias", std::string("none"));
-    refuse_if("use_dora", config.value("use_dora", false));
+    options->use_dora = config.value("use_dora", false);
+    // PEFT's own PiSSA / OLoRA adapters (not converted) hold factors for the residual base: PEFT recomputes it
+    // from the base when it loads them, and so does this tool; a randomised factorisation cannot be recomputed.
+    auto init = config.find("init_lora_weights");
+    if (init != config.end() && init->is_string()) options->init_lora_weights = init->get<std::string>();
+    check(valid_init(options->init_lora_weights),
+          "adapter_config.json: init_lora_weights '" + options->init_lora_weights + "' is not supported");
+    check(!(options->use_dora && options->moves_base_weights()),
+          "adapter_config.json: init_lora_weights " + options->init_lora_weights + " with use_dora is not supported");
+    check(options->init_lora_weights.rfind("pissa_niter_", 0) != 0,
+          "adapter_config.json: init_lora_weights " + options->init_lora_weights +
+              " (randomised PiSSA) cannot be loaded: its residual base weights cannot be recomputed; save it converted "
+              "to plain LoRA (PEFT's path_initial_model_for_weight_conversion)");
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("adapter_config.json: ") + e.what());
   }

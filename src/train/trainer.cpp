@@ -40,6 +40,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// LoRA+'s fast group, as PEFT's create_loraplus_optimizer forms it: lora_B and every one-dimensional tensor.
+bool is_loraplus_b_side(const TrainableParameter& parameter) {
+  return ends_with(parameter.name, ".lora_B.weight") || parameter.tensor.dim() == 1;
+}
+
 std::string with_commas(int64_t value) {
   std::string digits = std::to_string(value), out;
   for (size_t i = 0; i < digits.size(); ++i) {
@@ -369,11 +374,8 @@ TrainSummary Trainer::train() {
     spdlog::info("{} trainable tensor(s) are {}: optimised through float32 master copies ({})",
                  masters.separate_count(), config_.model.dtype, format_bytes(masters.separate_bytes()));
   }
-  // AdamW over the method's parameters only; scale vectors and biases are exempt from weight decay.
-  std::vector<torch::Tensor> decayed, undecayed;
-  for (const auto& parameter : masters.optimised()) {
-    (parameter.weight_decay ? decayed : undecayed).push_back(parameter.tensor);
-  }
+  // AdamW over the method's parameters only; scale vectors and biases are exempt from weight decay. LoRA+ puts
+  // lora_B and one-dimensional tensors in groups of their own at loraplus_lr_ratio × the learning rate.
   auto adam = [&](double decay) {
     return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(t.learning_rate)
                                                             .betas({t.adam_beta1, t.adam_beta2})
@@ -381,9 +383,25 @@ TrainSummary Trainer::train() {
                                                             .weight_decay(decay));
   };
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  if (!decayed.empty()) groups.emplace_back(decayed, adam(t.weight_decay));
-  if (!undecayed.empty()) groups.emplace_back(undecayed, adam(0.0));
+  std::vector<double> group_lr_ratios;  // per group: its learning rate over the schedule's
+  for (bool faster : {false, true}) {
+    for (bool decay : {true, false}) {
+      std::vector<torch::Tensor> tensors;
+      for (const auto& parameter : masters.optimised()) {
+        bool b_side = t.loraplus_lr_ratio != 1.0 && is_loraplus_b_side(parameter);
+        if (parameter.weight_decay == decay && b_side == faster) tensors.push_back(parameter.tensor);
+      }
+      if (tensors.empty()) continue;  // the empty groups are left out
+      groups.emplace_back(tensors, adam(decay ? t.weight_decay : 0.0));
+      group_lr_ratios.push_back(faster ? t.loraplus_lr_ratio : 1.0);
+    }
+  }
   check(!groups.empty(), "method '" + method_->name() + "' has no trainable parameters");
+  if (t.loraplus_lr_ratio != 1.0) {
+    int64_t fast = 0;
+    for (size_t g = 0; g < groups.size(); ++g) fast += group_lr_ratios[g] != 1.0 ? int64_t(groups[g].params().size()) : 0;
+    spdlog::info("LoRA+: {} tensor(s) (lora_B, one-dimensional) at {} x the learning rate", fast, t.loraplus_lr_ratio);
+  }
   torch::optim::AdamW optimizer(groups, *adam(t.weight_decay));
 
   BatchSampler sampler(train_examples_.size(), t.batch_size, config_.data.shuffle, static_cast<uint64_t>(t.seed));
@@ -545,7 +563,9 @@ TrainSummary Trainer::train() {
         if (sums[1] > 0 && !stop_signal) stop_signal = SIGTERM;  // another process was
       }
       double lr = schedule.at(step);
-      for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+      for (size_t g = 0; g < optimizer.param_groups().size(); ++g) {
+        static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(lr * group_lr_ratios[g]);
+      }
       // float16: gradients back to their size; an overflow skips the step at a halved scale (not an error
       // unless it persists at scale 1).
       double scale_before = scaler.scale();

@@ -350,7 +350,7 @@ TEST(RunConfig, ResolvedYamlRoundTrips) {
   std::vector<std::string> sections;
   for (const auto& pair : tree) sections.push_back(pair.first.Scalar());
   EXPECT_EQ(sections, (std::vector<std::string>{"model", "data", "peft", "train", "output"}));
-  EXPECT_EQ(tree["train"].size(), 23u) << first.resolved_yaml;
+  EXPECT_EQ(tree["train"].size(), 24u) << first.resolved_yaml;
   EXPECT_EQ(tree["model"].size(), 5u);
   EXPECT_EQ(tree["data"].size(), 7u);
   EXPECT_EQ(tree["output"].size(), 2u);

@@ -86,6 +86,39 @@ TEST(Trainer, ParameterCountsAndPeftLine) {
   EXPECT_NE(line.find(" || trainable%: "), std::string::npos);
 }
 
+// LoRA+: lora_B moves at loraplus_lr_ratio × the learning rate. AdamW's first step moves every parameter with a
+// non-zero gradient by the learning rate (m̂/√v̂ = ±1), so the largest moves of A and B differ by the ratio.
+TEST(Trainer, LoraPlusGivesLoraBItsOwnLearningRate) {
+  auto largest_moves = [](double ratio) {
+    Trainer trainer(small_run("trainer-loraplus", {"peft.init_lora_weights=false", "train.max_steps=1",
+                                                   "train.learning_rate=0.001", "train.max_grad_norm=0",
+                                                   "train.lr_scheduler=constant",
+                                                   "train.loraplus_lr_ratio=" + std::to_string(ratio)}));
+    trainer.setup();
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& item : trainer.model().named_parameters()) {
+      if (item.value().requires_grad()) before[item.key()] = item.value().detach().clone();
+    }
+    trainer.train();
+    double a = 0, b = 0;
+    for (const auto& [name, tensor] : before) {
+      double moved = (trainer.model().named_parameters()[name] - tensor).abs().max().item<double>();
+      double& largest = name.find("lora_B") != std::string::npos ? b : a;
+      largest = std::max(largest, moved);
+    }
+    return std::make_pair(a, b);
+  };
+  auto [plain_a, plain_b] = largest_moves(1.0);
+  EXPECT_NEAR(plain_a, 0.001, 1e-5);
+  EXPECT_NEAR(plain_b, 0.001, 1e-5);
+  auto [plus_a, plus_b] = largest_moves(16.0);
+  EXPECT_NEAR(plus_a, 0.001, 1e-5);
+  EXPECT_NEAR(plus_b, 0.016, 1.6e-4);
+  EXPECT_NE(test::error_of([] { small_run("trainer-loraplus-bad", {"train.loraplus_lr_ratio=0"}); })
+                .find("train.loraplus_lr_ratio: must be positive"),
+            std::string::npos);
+}
+
 TEST(Schedule, WarmupThenLinearDecay) {
   Schedule schedule{"linear", 1.0, 10, 110};
   EXPECT_DOUBLE_EQ(schedule.at(0), 0.0);
