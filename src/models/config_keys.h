@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "models/model_config.h"
 
 namespace peft {
 
@@ -24,6 +25,10 @@ void read_key(const nlohmann::json& json, const std::string& file, const char* k
     throw Error(file + ": key '" + key + "' has the wrong type (" + it->dump() + ")");
   }
 }
+
+// The sizes HF's Llama-style and BERT-style configs name alike (vocab_size, hidden_size, intermediate_size,
+// num_hidden_layers, num_attention_heads), all required; num_key_value_heads defaults to the attention heads.
+void read_sizes(const nlohmann::json& json, const std::string& file, ModelConfig& config);
 
 // A token id that may be a list (Llama 3's eos_token_id); the first entry is the one generation stops on.
 int64_t read_token_id(const nlohmann::json& json, const std::string& file, const char* key, int64_t fallback);

@@ -11,6 +11,15 @@
 
 namespace peft {
 
+void read_sizes(const nlohmann::json& json, const std::string& file, ModelConfig& config) {
+  read_key(json, file, "vocab_size", config.vocab_size, true);
+  read_key(json, file, "hidden_size", config.hidden_size, true);
+  read_key(json, file, "intermediate_size", config.intermediate_size, true);
+  read_key(json, file, "num_hidden_layers", config.num_hidden_layers, true);
+  read_key(json, file, "num_attention_heads", config.num_attention_heads, true);
+  config.num_key_value_heads = config.num_attention_heads;
+}
+
 int64_t read_token_id(const nlohmann::json& json, const std::string& file, const char* key, int64_t fallback) {
   auto it = json.find(key);
   if (it == json.end() || it->is_null()) return fallback;

@@ -34,4 +34,12 @@ inline torch::Tensor logits_of(CausalLM& model, const Expected& expected) {
   return model.logits(expected.input_ids, expected.attention_mask);
 }
 
+// Row `row` of `expected` alone, without its padding: its real positions must give the same logits.
+inline Expected row_alone(const Expected& expected, int64_t row) {
+  int64_t real = expected.attention_mask[row].sum().item<int64_t>();
+  return {expected.input_ids.narrow(0, row, 1).narrow(1, 0, real),
+          expected.attention_mask.narrow(0, row, 1).narrow(1, 0, real),
+          expected.logits.narrow(0, row, 1).narrow(1, 0, real)};
+}
+
 }  // namespace peft::test

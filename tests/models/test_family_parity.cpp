@@ -17,7 +17,6 @@
 namespace peft {
 namespace {
 
-using test::Expected;
 using test::logits_of;
 using test::read_expected;
 using test::relative_error;
@@ -43,10 +42,7 @@ TEST_P(FamilyParity, PaddedRowEqualsTheRowAlone) {
   std::string dir = family_fixture(GetParam());
   auto model = load_model(dir, {"float32", "cpu"});
   auto expected = read_expected(dir + "/expected.safetensors");
-  int64_t real = expected.attention_mask[1].sum().item<int64_t>();
-  Expected alone{expected.input_ids.narrow(0, 1, 1).narrow(1, 0, real),
-                 expected.attention_mask.narrow(0, 1, 1).narrow(1, 0, real),
-                 expected.logits.narrow(0, 1, 1).narrow(1, 0, real)};
+  auto alone = test::row_alone(expected, 1);
   EXPECT_LT(relative_error(logits_of(*model, alone), alone), 2e-5);
 }
 

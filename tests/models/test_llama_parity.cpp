@@ -45,10 +45,7 @@ TEST(LlamaParity, PaddingDoesNotChangeRealPositions) {
   auto model = load_model(dir, {"float32", "cpu"});
   auto expected = read_expected(dir + "/expected.safetensors");
   // Row 1 is right-padded: running it alone, unpadded, gives the same logits at its real positions.
-  int64_t real = expected.attention_mask[1].sum().item<int64_t>();
-  Expected alone{expected.input_ids.narrow(0, 1, 1).narrow(1, 0, real),
-                 expected.attention_mask.narrow(0, 1, 1).narrow(1, 0, real),
-                 expected.logits.narrow(0, 1, 1).narrow(1, 0, real)};
+  auto alone = test::row_alone(expected, 1);
   EXPECT_LT(relative_error(logits_of(*model, alone), alone), 2e-5);
 }
 

@@ -13,12 +13,7 @@ void read_encoder_config(const nlohmann::json& json, const std::string& file, Mo
   if (config.model_type.empty()) config.model_type = config.architecture.rfind("Roberta", 0) == 0 ? "roberta" : "bert";
   check(config.model_type == "bert" || config.model_type == "roberta",
         file + ": model_type '" + config.model_type + "' does not match " + config.architecture);
-  read_key(json, file, "vocab_size", config.vocab_size, true);
-  read_key(json, file, "hidden_size", config.hidden_size, true);
-  read_key(json, file, "intermediate_size", config.intermediate_size, true);
-  read_key(json, file, "num_hidden_layers", config.num_hidden_layers, true);
-  read_key(json, file, "num_attention_heads", config.num_attention_heads, true);
-  config.num_key_value_heads = config.num_attention_heads;
+  read_sizes(json, file, config);
   config.max_position_embeddings = 512;
   read_key(json, file, "max_position_embeddings", config.max_position_embeddings);
   config.layer_norm_eps = 1e-12;

@@ -52,7 +52,9 @@ DecoderPass DecoderPositions::make_pass(const torch::Tensor& x, const torch::Ten
   // Keys and values of an attention prefix count as past tokens: real positions start after them, as in HF with
   // past_key_values (the prefix itself is never rotated). Packed rows restart at 0 with each example.
   auto positions = packed_positions(attention_mask);
-  int64_t span = positions.defined() ? positions.max().item<int64_t>() + 1 : prefix_length + length;
+  // How far positions reach matters to longrope only: the packed rows' maximum costs a host read, so only there.
+  int64_t span = prefix_length + length;
+  if (positions.defined() && config_.rope.type == "longrope") span = positions.max().item<int64_t>() + 1;
   auto angles = [&](RotaryTables& tables) -> RotaryAngles {
     auto [cos, sin] = tables.get(prefix_length + length, span, x.device(), x.scalar_type());
     if (!positions.defined()) return {cos.narrow(0, prefix_length, length), sin.narrow(0, prefix_length, length)};

@@ -7,12 +7,7 @@ namespace peft {
 
 void read_decoder_keys(const nlohmann::json& json, const std::string& file, ModelConfig& config,
                        bool tie_by_default) {
-  read_key(json, file, "vocab_size", config.vocab_size, true);
-  read_key(json, file, "hidden_size", config.hidden_size, true);
-  read_key(json, file, "intermediate_size", config.intermediate_size, true);
-  read_key(json, file, "num_hidden_layers", config.num_hidden_layers, true);
-  read_key(json, file, "num_attention_heads", config.num_attention_heads, true);
-  config.num_key_value_heads = config.num_attention_heads;
+  read_sizes(json, file, config);
   read_key(json, file, "num_key_value_heads", config.num_key_value_heads);
   read_key(json, file, "head_dim", config.head_dim);
   read_key(json, file, "max_position_embeddings", config.max_position_embeddings);
