@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Independent float64 reference for LoRA variants in Hugging Face PEFT semantics: DoRA, PiSSA / OLoRA
-initialisation, and PEFT's PiSSA -> plain LoRA conversion on save.
+initialisation, PEFT's PiSSA -> plain LoRA conversion on save, and modules_to_save on a tied head.
 
 Run:  /usr/bin/python3 scripts/reference/make_lora_variant_fixtures.py      (Debian python3-torch; no network)
 
@@ -339,8 +339,52 @@ def write_pissa_converted(r, alpha, targets, seed):
     return ok
 
 
+# ----------------------------------------------------------------------------- modules_to_save
+def write_modules_to_save(targets, r, alpha, seed):
+    """LoRA plus modules_to_save ["lm_head"] on a base whose head is tied to its embeddings. PEFT's
+    ModulesToSaveWrapper trains a deep copy of lm_head, so the embedding keeps the base's values and the head is the
+    saved base_model.model.lm_head.weight (get_peft_model_state_dict drops "modules_to_save.default")."""
+    cfg, W32, ids, mask, base_logits = load_base("llama_gqa_tied")
+    assert cfg.get("tie_word_embeddings"), "llama_gqa_tied must tie its head"
+    W = {k: v.double() for k, v in W32.items()}
+    s = alpha / r
+    g = torch.Generator().manual_seed(seed)
+    tensors, lora = {}, {}
+    for path in targeted(cfg, W, targets):
+        out_f, in_f = W[path + ".weight"].shape
+        A = f32(0.1 * torch.randn(r, in_f, generator=g, dtype=F64))
+        Bm = f32(0.1 * torch.randn(out_f, r, generator=g, dtype=F64))
+        tensors[f"base_model.model.{path}.lora_A.weight"], tensors[f"base_model.model.{path}.lora_B.weight"] = \
+            A.float(), Bm.float()
+        lora[path] = (A, Bm, s)
+    embed = W["model.embed_tokens.weight"]
+    head = f32(embed + 0.2 * torch.randn(embed.shape, generator=g, dtype=F64))  # the trained copy
+    tensors["base_model.model.lm_head.weight"] = head.float()
+
+    d = os.path.join(OUT, "lora_lm_head_tied")
+    os.makedirs(d, exist_ok=True)
+    config = adapter_config("llama_gqa_tied", r, alpha, targets)
+    config["modules_to_save"] = ["lm_head"]
+    write_json(os.path.join(d, "adapter_config.json"), config, newline=False)
+    write_safetensors(os.path.join(d, "adapter_model.safetensors"), tensors)
+    untied = dict(cfg, tie_word_embeddings=False)
+    logits = forward(untied, dict(W, **{"lm_head.weight": head}), ids, mask, lora=lora)
+    write_expected(os.path.join(d, "expected.safetensors"), ids, mask, logits)
+
+    print(f"lora_lm_head_tied: LoRA on {len(lora)} modules + lm_head [{head.shape[0]}, {head.shape[1]}]")
+    ok = check("adapter file reads back bit-exactly", read_back_ok(os.path.join(d, "adapter_model.safetensors"), tensors),
+               "")
+    # Had the copy stayed tied, the embeddings would have changed too: the fixture tells the two apart.
+    tied = forward(cfg, dict(W, **{"model.embed_tokens.weight": head}), ids, mask, lora=lora)
+    gap = (tied - logits).abs().max().item()
+    ok &= check("untied head differs from a head trained in place of the tied matrix", gap > 1e-2, f"{gap:.3f}")
+    moved = (logits - base_logits.double()).abs().max().item()
+    ok &= check("the adapter moved the logits", moved > 1e-2, f"{moved:.3f}")
+    return ok
+
+
 def main():
-    for base in ("llama_plain", "llama_mlp_bias"):
+    for base in ("llama_plain", "llama_mlp_bias", "llama_gqa_tied"):
         if not os.path.exists(os.path.join(LLAMA, base, "model.safetensors")):
             print(f"missing {base}: run scripts/reference/make_llama_fixtures.py first")
             return 1
@@ -350,6 +394,7 @@ def main():
     ok &= write_dora("llama_mlp_bias_dora", "llama_mlp_bias", ["o_proj", "up_proj"], r=4, alpha=8, seed=302)
     ok &= write_pissa_olora(r=4, alpha=8)
     ok &= write_pissa_converted(r=4, alpha=8, targets=["q_proj", "v_proj"], seed=304)
+    ok &= write_modules_to_save(targets=["q_proj", "v_proj"], r=4, alpha=8, seed=305)
     print("ALL CHECKS PASSED" if ok else "SOME CHECKS FAILED")
     return 0 if ok else 1
 

@@ -187,6 +187,10 @@ void read_method(Section& section, MethodChoice& choice, bool in_composition) {
   }
   choice.options = entry->make_options();
   choice.options->read(section);
+  if (section.has("modules_to_save")) {  // recorded only when given, so that older runs still resume
+    section.get("modules_to_save", choice.modules_to_save);
+    if (choice.name == "full") section.fail("modules_to_save", "full fine-tuning trains every module already");
+  }
   section.finish("method '" + choice.name + "'");
 }
 
@@ -388,6 +392,16 @@ void check_resumable_config(const std::string& saved_path, const std::string& re
       }
     }
   }
+}
+
+std::vector<std::string> PeftConfig::modules_to_save() const {
+  std::vector<std::string> out;
+  for (const auto& method : methods) {
+    for (const auto& module : method.modules_to_save) {
+      if (std::find(out.begin(), out.end(), module) == out.end()) out.push_back(module);
+    }
+  }
+  return out;
 }
 
 }  // namespace peft

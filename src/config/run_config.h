@@ -45,6 +45,9 @@ struct DataOptions {
 struct PeftConfig {
   std::vector<MethodChoice> methods;
   bool is_list = false;  // given as a list (even of one method)
+
+  // Every method's modules_to_save, in order, each name once.
+  std::vector<std::string> modules_to_save() const;
 };
 
 struct TrainOptions {

@@ -32,4 +32,15 @@ std::shared_ptr<BlockStack> CausalLM::make_block_stack(const ModelConfig&, const
 
 StackLayout CausalLM::stack_layout() const { no_side_network(config_); }
 
+void CausalLM::untie_head() {
+  throw Error(config_.architecture + ": its output head cannot be untied from the embeddings");
+}
+
+Projection CausalLM::register_untied_head(const Projection& tied) {
+  check(config_.tie_word_embeddings, "internal: " + config_.architecture + "'s head is not tied");
+  auto head = register_module("lm_head", Projection(tied->weight.detach().clone(), torch::Tensor()));
+  config_.tie_word_embeddings = false;
+  return head;
+}
+
 }  // namespace peft

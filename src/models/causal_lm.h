@@ -64,6 +64,10 @@ class CausalLM : public Transformer {
   // The output head: logits = hidden·Wᵀ. For tied models this is the embedding matrix.
   virtual Projection head() = 0;
 
+  // Gives a head tied to the embeddings a copy of its own, registered as lm_head; config().tie_word_embeddings is
+  // false afterwards, so that a merged model is written with both matrices (PEFT's modules_to_save trains a copy).
+  virtual void untie_head();
+
   // Logits (B, T, V) computed through the head (with its hooks).
   torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
   // The head's logits for final hidden states (..., d), soft-capped where the family caps them (Gemma 2).
@@ -78,6 +82,10 @@ class CausalLM : public Transformer {
   virtual std::shared_ptr<BlockStack> make_block_stack(const ModelConfig& config,
                                                        const torch::TensorOptions& options) const;
   virtual StackLayout stack_layout() const;
+
+ protected:
+  // For untie_head(): a copy of the tied head's matrix, registered as `lm_head` (the name of every family's head).
+  Projection register_untied_head(const Projection& tied);
 };
 
 }  // namespace peft

@@ -43,6 +43,7 @@ void save_model_directory(Transformer& model, const std::string& base_directory,
   // can express them; the name table then includes them.
   ModelConfig config = model.config();
   nlohmann::json json = config.raw;
+  if (!config.tie_word_embeddings) json["tie_word_embeddings"] = false;  // untied by modules_to_save, or never tied
   std::vector<std::string> names = model.tensor_names();
   std::set<std::string> added;
   for (const auto& item : parameters) {

@@ -1,6 +1,6 @@
 // The interface of encoder families with a sequence-classification head (BERT, RoBERTa): class logits for a
 // batch of token sequences. The head trains with every PEFT method, as PEFT's modules_to_save does for SEQ_CLS
-// models, and is saved with the adapter (peft/classifier_head.h).
+// models, and is saved with the adapter (peft/modules_to_save.h).
 #pragma once
 
 #include <torch/torch.h>

@@ -175,35 +175,28 @@ class Adapter : public Method {
     return out;
   }
 
-  std::map<std::string, torch::Tensor> adapter_tensors() const override {
-    return parameters_to_adapter_tensors(trainable_parameters());
-  }
-
-  void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
-    load_parameters_from_adapter_tensors(trainable_parameters(), tensors, "sites, r or train_norms");
-  }
-
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
-    return {
+    auto config = common_adapter_config(base_model_path, "BOTTLENECK_ADAPTER");
+    config.update({
         {"activation", o.activation},
-        {"base_model_name_or_path", base_model_path},
-        {"inference_mode", true},
         {"init", o.resolved_init()},
-        {"peft_type", "BOTTLENECK_ADAPTER"},
         {"placement", o.placement},
         {"r", r_},  // resolved: a reduction_factor is saved as the width it gave
         {"scaling", o.placement == "parallel" ? nlohmann::json(o.scaling) : nlohmann::json(nullptr)},
         {"sites", o.sites},
-        {"task_type", "CAUSAL_LM"},
         {"train_norms", o.train_norms},
-    };
+    });
+    return config;
   }
 
   void merge(Model&) override {
     throw Error("bottleneck adapters cannot be merged into the base weights (they add a nonlinear module)");
   }
   bool mergeable() const override { return false; }
+
+ protected:
+  std::string tensor_settings() const override { return "sites, r or train_norms"; }
 
  private:
   std::shared_ptr<const AdapterOptions> options_;

@@ -10,8 +10,8 @@
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 #include "models/sequence_classifier.h"
-#include "peft/classifier_head.h"
 #include "peft/composition.h"
+#include "peft/modules_to_save.h"
 
 namespace peft {
 
@@ -35,11 +35,12 @@ std::unique_ptr<Method> load_adapter(const std::string& directory, Model& model)
             model.config().architecture + (classifier ? ", a sequence classifier (SEQ_CLS)" : ", a causal LM"));
   std::unique_ptr<Method> method;
   try {
-    if (classifier) {  // the head is ours to load; the method's own reader refuses modules_to_save
-      auto modules = take_modules_to_save(config);
-      method = with_saved_modules(method_from_adapter_config(config), modules);
-    } else {
-      method = method_from_adapter_config(config);
+    // The modules are the wrapper's to load (peft/modules_to_save.h); a classifier's list names PEFT's usual
+    // heads ("classifier", "score"), of which the model has one.
+    auto modules = take_modules_to_save(config);
+    method = method_from_adapter_config(config);
+    if (classifier || !modules.empty()) {
+      method = with_modules_to_save(std::move(method), modules, classifier ? modules : std::vector<std::string>{});
     }
   } catch (const Error& e) {
     throw Error(config_path + ": " + e.what());
@@ -93,32 +94,6 @@ void check_decoder_only(const nlohmann::json& config) {
       config.contains("num_transformer_submodules") ? config["num_transformer_submodules"] : nlohmann::json(1);
   check(submodules == 1, "adapter_config.json: num_transformer_submodules " + submodules.dump() +
                              " is for encoder-decoder models; only decoder-only (1) is supported");
-}
-
-std::map<std::string, torch::Tensor> parameters_to_adapter_tensors(const std::vector<TrainableParameter>& parameters) {
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& parameter : parameters) {
-    out["base_model.model." + parameter.name] = parameter.tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
-  }
-  return out;
-}
-
-void load_parameters_from_adapter_tensors(const std::vector<TrainableParameter>& parameters,
-                                          const std::map<std::string, torch::Tensor>& tensors,
-                                          const std::string& settings) {
-  torch::NoGradGuard no_grad;
-  for (const auto& parameter : parameters) {
-    std::string key = "base_model.model." + parameter.name;
-    auto it = tensors.find(key);
-    check(it != tensors.end(), "adapter lacks tensor '" + key + "' (was it trained for another base model?)");
-    check(it->second.sizes() == parameter.tensor.sizes(),
-          "adapter tensor '" + key + "' has shape " + c10::str(it->second.sizes()) + ", the model expects " +
-              c10::str(parameter.tensor.sizes()) + " (was it trained for another base model?)");
-    parameter.tensor.copy_(it->second);
-  }
-  check(tensors.size() == parameters.size(),
-        "adapter has " + std::to_string(tensors.size()) + " tensors but its config implies " +
-            std::to_string(parameters.size()) + " (" + settings + " in adapter_config.json disagrees with the file)");
 }
 
 StringOrList targets_from_json(const nlohmann::json& value, const std::string& key) {

@@ -19,15 +19,6 @@ void save_adapter(const std::string& directory, const Method& method, const std:
 // that do not fit the model.
 std::unique_ptr<Method> load_adapter(const std::string& directory, Model& model);
 
-// Methods whose adapter file holds exactly their trainable parameters, keyed "base_model.model." + name (HF
-// PEFT's convention), share these two.
-std::map<std::string, torch::Tensor> parameters_to_adapter_tensors(const std::vector<TrainableParameter>& parameters);
-// Checks the key set and every shape, naming the first mismatch; `settings` names the config keys that decide
-// which tensors exist (for the message).
-void load_parameters_from_adapter_tensors(const std::vector<TrainableParameter>& parameters,
-                                          const std::map<std::string, torch::Tensor>& tensors,
-                                          const std::string& settings);
-
 // adapter_config.json of `directory`, parsed. Throws peft::Error naming the file when it is missing or invalid.
 nlohmann::json read_adapter_config(const std::string& directory);
 

@@ -91,14 +91,6 @@ class BitFit : public Method {
     return out;
   }
 
-  std::map<std::string, torch::Tensor> adapter_tensors() const override {
-    return parameters_to_adapter_tensors(trainable_parameters());
-  }
-
-  void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
-    load_parameters_from_adapter_tensors(trainable_parameters(), tensors, "biases or target_modules");
-  }
-
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
     nlohmann::json target = o.biases == "all" || o.target_modules.is_list ? nlohmann::json(saved_targets_)
@@ -107,18 +99,18 @@ class BitFit : public Method {
     for (const auto& site : sites_) {
       if (site.added) added.push_back(site.path);
     }
-    return {
-        {"added_biases", added},    {"base_model_name_or_path", base_model_path},
-        {"biases", o.biases},       {"inference_mode", true},
-        {"peft_type", "BITFIT"},    {"target_modules", target},
-        {"task_type", "CAUSAL_LM"},
-    };
+    auto config = common_adapter_config(base_model_path, "BITFIT");
+    config.update({{"added_biases", added}, {"biases", o.biases}, {"target_modules", target}});
+    return config;
   }
 
   void merge(Model& model) override {
     // The trained biases already are the model's biases: only stop training them.
     for (auto& site : sites_) site.bias.set_requires_grad(false);
   }
+
+ protected:
+  std::string tensor_settings() const override { return "biases or target_modules"; }
 
  private:
   std::shared_ptr<const BitFitOptions> options_;

@@ -109,10 +109,9 @@ class Composition : public Method {
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     nlohmann::json methods = nlohmann::json::array();
     for (const auto& method : methods_) methods.push_back(method->adapter_config(base_model_path));
-    return {
-        {"base_model_name_or_path", base_model_path}, {"inference_mode", true},   {"methods", methods},
-        {"peft_type", kCompositionPeftType},          {"task_type", "CAUSAL_LM"},
-    };
+    auto config = common_adapter_config(base_model_path, kCompositionPeftType);
+    config["methods"] = methods;
+    return config;
   }
 
   // All or nothing: a composition with one unmergeable method is refused before any weight changes.

@@ -133,34 +133,21 @@ class Ia3 : public Method {
     return out;
   }
 
-  std::map<std::string, torch::Tensor> adapter_tensors() const override {
-    return parameters_to_adapter_tensors(trainable_parameters());
-  }
-
-  void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
-    load_parameters_from_adapter_tensors(trainable_parameters(), tensors, "target_modules or feedforward_modules");
-  }
-
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
     nlohmann::json target = targets_to_json(targets_, saved_targets_);
     nlohmann::json exclude = nullptr;
     if (o.exclude_modules.is_list && !o.exclude_modules.list.empty()) exclude = spec_to_json(o.exclude_modules);
     if (!o.exclude_modules.is_list) exclude = o.exclude_modules.string;
-    return {
-        {"auto_mapping", nullptr},
-        {"base_model_name_or_path", base_model_path},
+    auto config = common_adapter_config(base_model_path, "IA3");
+    config.update({
         {"exclude_modules", exclude},
         {"fan_in_fan_out", fan_in_fan_out_},
         {"feedforward_modules", spec_to_json(feedforward_)},
-        {"inference_mode", true},
         {"init_ia3_weights", o.init_ia3_weights},
-        {"modules_to_save", nullptr},
-        {"peft_type", "IA3"},
-        {"revision", nullptr},
         {"target_modules", target},
-        {"task_type", "CAUSAL_LM"},
-    };
+    });
+    return config;
   }
 
   void merge(Model& model) override {
@@ -169,6 +156,9 @@ class Ia3 : public Method {
       site.l.set_requires_grad(false);  // folded into the weights: no longer trained
     }
   }
+
+ protected:
+  std::string tensor_settings() const override { return "target_modules or feedforward_modules"; }
 
  private:
   std::shared_ptr<const Ia3Options> options_;

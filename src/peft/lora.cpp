@@ -109,7 +109,7 @@ std::pair<torch::Tensor, torch::Tensor> factorised_init(const torch::Tensor& wei
 struct LoraSite {
   std::string path;  // module path, e.g. model.layers.0.self_attn.q_proj
   WeightHolder a{nullptr}, b{nullptr};
-  torch::Tensor magnitude;          // DoRA's m (out); undefined without DoRA
+  torch::Tensor magnitude;             // DoRA's m (out); undefined without DoRA
   torch::Tensor initial_a, initial_b;  // PiSSA / OLoRA: the factors taken out of W0, for the converted adapter
   Projection projection{nullptr};
 };
@@ -193,7 +193,7 @@ class Lora : public Method {
   }
 
   std::map<std::string, torch::Tensor> adapter_tensors() const override {
-    auto tensors = parameters_to_adapter_tensors(trainable_parameters());
+    auto tensors = Method::adapter_tensors();
     if (!options_->moves_base_weights()) return tensors;
     // On the original W0 the trained layer is W0 + s·(B·A - B0·A0): a plain LoRA of rank 2r with A' = [A; A0] and
     // B' = [B, -B0] (PEFT's conversion), which any tool applies to the unmodified base.
@@ -206,26 +206,20 @@ class Lora : public Method {
     return tensors;
   }
 
-  void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
-    load_parameters_from_adapter_tensors(trainable_parameters(), tensors, "target_modules or bias");
-  }
-
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
     nlohmann::json target = targets_to_json(o.target_modules, saved_targets_);
     nlohmann::json exclude = nullptr;
     if (o.exclude_modules.is_list && !o.exclude_modules.list.empty()) exclude = o.exclude_modules.list;
     if (!o.exclude_modules.is_list) exclude = o.exclude_modules.string;
-    return {
+    auto config = common_adapter_config(base_model_path, "LORA");
+    config.update({
         {"alpha_pattern", nlohmann::json::object()},
-        {"auto_mapping", nullptr},
-        {"base_model_name_or_path", base_model_path},
         {"bias", o.bias},
         {"corda_config", nullptr},
         {"eva_config", nullptr},
         {"exclude_modules", exclude},
         {"fan_in_fan_out", fan_in_fan_out_},
-        {"inference_mode", true},
         {"init_lora_weights", init_lora_weights_json(o)},
         {"layer_replication", nullptr},
         {"layers_pattern", nullptr},
@@ -236,22 +230,23 @@ class Lora : public Method {
         {"lora_dropout", o.lora_dropout},
         {"megatron_config", nullptr},
         {"megatron_core", "megatron.core"},
-        {"modules_to_save", nullptr},
-        {"peft_type", "LORA"},
         {"r", o.moves_base_weights() ? 2 * o.r : o.r},
         {"rank_pattern", nlohmann::json::object()},
-        {"revision", nullptr},
         {"target_modules", target},
-        {"task_type", "CAUSAL_LM"},
         {"trainable_token_indices", nullptr},
         {"use_dora", o.use_dora},
         {"use_rslora", o.use_rslora},
-    };
+    });
+    return config;
   }
 
   void merge(Model& model) override {
     for (auto& site : sites_) site.projection->merge_hooks();
+    for (auto& parameter : trainable_parameters()) parameter.tensor.set_requires_grad(false);  // now in the weights
   }
+
+ protected:
+  std::string tensor_settings() const override { return "target_modules or bias"; }
 
  private:
   // The converted adapter of PiSSA / OLoRA is a plain LoRA of rank 2r: init_lora_weights true, and α doubled
@@ -302,8 +297,9 @@ void LoraOptions::read(Section& section) {
                                           init_lora_weights + "'");
   }
   if (use_dora && moves_base_weights()) {
-    section.fail("init_lora_weights", init_lora_weights + " with use_dora is not supported (its converted adapter "
-                                                          "has no magnitude to carry over)");
+    section.fail("init_lora_weights", init_lora_weights +
+                                          " with use_dora is not supported (its converted adapter "
+                                          "has no magnitude to carry over)");
   }
   if (lora_dropout < 0 || lora_dropout >= 1) section.fail("lora_dropout", "must be in [0, 1)");
   if (section.has("target_modules") &&

@@ -183,7 +183,8 @@ class Lst : public Method {
     // The side blocks rotate their whole (narrower) heads with the backbone's rope type.
     check(!rotary || (c.rope.dim == c.head_dim && c.rope.type != "longrope"),
           "lst: Ladder Side-Tuning needs rotary embeddings over whole heads without longrope's per-frequency "
-          "factors; " + c.architecture + " has partial rotary or longrope");
+          "factors; " +
+              c.architecture + " has partial rotary or longrope");
     side_config_.rope.dim = side_config_.rope_local.dim = side_config_.head_dim;
     side_config_.intermediate_size = c.intermediate_size / o.reduction_factor;
     side_config_.num_hidden_layers = static_cast<int64_t>(layers_.size());
@@ -231,29 +232,19 @@ class Lst : public Method {
     return out;
   }
 
-  std::map<std::string, torch::Tensor> adapter_tensors() const override {
-    return parameters_to_adapter_tensors(trainable_parameters());
-  }
-
-  void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) override {
-    load_parameters_from_adapter_tensors(trainable_parameters(), tensors, "reduction_factor and layers");
-  }
-
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
-    return {
-        {"base_model_name_or_path", base_model_path},
+    auto config = common_adapter_config(base_model_path, "LST");
+    config.update({
         {"gate_temperature", o.gate_temperature},
-        {"inference_mode", true},
         {"init", o.init},
         {"layers", layers_},
-        {"peft_type", "LST"},
         {"reduction_factor", o.reduction_factor},
         {"side_head_dim", side_config_.head_dim},
         {"side_hidden_size", side_config_.hidden_size},
         {"side_intermediate_size", side_config_.intermediate_size},
-        {"task_type", "CAUSAL_LM"},
-    };
+    });
+    return config;
   }
 
   void merge(Model&) override {
@@ -266,6 +257,9 @@ class Lst : public Method {
     if (!ladder_ || !ladder_->cache()) return std::nullopt;
     return ladder_->cache()->stats;
   }
+
+ protected:
+  std::string tensor_settings() const override { return "reduction_factor and layers"; }
 
  private:
   static std::vector<int64_t> choose_layers(const std::vector<int64_t>& asked, int64_t num_layers) {

@@ -57,11 +57,12 @@ class Method {
   virtual std::vector<TrainableParameter> trainable_parameters() const = 0;
 
   // Adapter file contents keyed as HF PEFT keys them (float32, on CPU), and the inverse. Loading checks that
-  // the key set and every shape match, naming the first mismatch.
-  virtual std::map<std::string, torch::Tensor> adapter_tensors() const = 0;
-  virtual void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors) = 0;
+  // the key set and every shape match, naming the first mismatch. By default the file holds exactly the
+  // trainable parameters, each keyed "base_model.model." + its name (PEFT's convention).
+  virtual std::map<std::string, torch::Tensor> adapter_tensors() const;
+  virtual void load_adapter_tensors(const std::map<std::string, torch::Tensor>& tensors);
 
-  // adapter_config.json contents (PEFT's keys for methods PEFT has).
+  // adapter_config.json contents (PEFT's keys for methods PEFT has), built on common_adapter_config().
   virtual nlohmann::json adapter_config(const std::string& base_model_path) const = 0;
 
   // Folds the method into the base weights and removes its hooks; the model then computes the same
@@ -79,6 +80,14 @@ class Method {
   virtual int64_t per_token_weights() const;
   // False when training back-propagates through the method's own modules only (LST's side network), not the base.
   virtual bool backpropagates_through_base() const { return true; }
+
+ protected:
+  // The adapter_config.json keys that decide which tensors the file holds (named when a file disagrees).
+  virtual std::string tensor_settings() const { return "the method's settings"; }
+  // What every adapter_config.json holds the same way (PEFT's PeftConfig fields): the base, the type, inference
+  // mode, task type CAUSAL_LM and no modules_to_save (peft/modules_to_save.h sets both when it wraps the
+  // method), no revision or auto mapping.
+  static nlohmann::json common_adapter_config(const std::string& base_model_path, const std::string& peft_type);
 };
 
 }  // namespace peft

@@ -122,22 +122,17 @@ class PrefixTuning : public Method {
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
     int64_t k = o.encoder_hidden_size > 0 ? o.encoder_hidden_size : hidden_size_;
-    return {
-        {"auto_mapping", nullptr},
-        {"base_model_name_or_path", base_model_path},
+    auto config = common_adapter_config(base_model_path, "PREFIX_TUNING");
+    config.update({
         {"encoder_hidden_size", k},
-        {"inference_mode", true},  // the file holds the collapsed table, whatever prefix_projection says
-        {"modules_to_save", nullptr},
         {"num_attention_heads", kv_heads_},  // HF views the table as (l, 2L, heads, token_dim / heads)
         {"num_layers", num_layers_},
         {"num_transformer_submodules", 1},
         {"num_virtual_tokens", o.num_virtual_tokens},
-        {"peft_type", "PREFIX_TUNING"},
-        {"prefix_projection", o.prefix_projection},
-        {"revision", nullptr},
-        {"task_type", "CAUSAL_LM"},
+        {"prefix_projection", o.prefix_projection},  // the file holds the collapsed table either way
         {"token_dim", width_ / (2 * num_layers_)},
-    };
+    });
+    return config;
   }
 
   void merge(Model&) override {

@@ -161,25 +161,20 @@ class PromptTuning : public Method {
 
   nlohmann::json adapter_config(const std::string& base_model_path) const override {
     const auto& o = *options_;
-    return {
-        {"auto_mapping", nullptr},
-        {"base_model_name_or_path", base_model_path},
-        {"inference_mode", true},
-        {"modules_to_save", nullptr},
+    auto config = common_adapter_config(base_model_path, "PROMPT_TUNING");
+    config.update({
         {"num_attention_heads", num_heads_},
         {"num_layers", num_layers_},
         {"num_transformer_submodules", 1},
         {"num_virtual_tokens", o.num_virtual_tokens},
-        {"peft_type", "PROMPT_TUNING"},
         {"prompt_tuning_init", peft_init_name(o.init)},
         {"prompt_tuning_init_text", o.init == "text" ? nlohmann::json(o.init_text) : nlohmann::json(nullptr)},
-        {"revision", nullptr},
-        {"task_type", "CAUSAL_LM"},
         {"token_dim", prompt_.size(1)},
         {"tokenizer_kwargs", nullptr},
         // HF PEFT requires a tokenizer for TEXT init; the base model directory holds it.
         {"tokenizer_name_or_path", o.init == "text" ? nlohmann::json(base_model_path) : nlohmann::json(nullptr)},
-    };
+    });
+    return config;
   }
 
   void merge(Model&) override {

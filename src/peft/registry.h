@@ -32,6 +32,8 @@ inline constexpr const char* kCompositionPeftType = "COMPOSITION";
 struct MethodChoice {
   std::string name;
   std::shared_ptr<MethodOptions> options;
+  // PEFT's modules_to_save, for any method (peft/modules_to_save.h); in a composition, the union of its members'.
+  std::vector<std::string> modules_to_save = {};
 };
 
 // Throws peft::Error "unknown PEFT method 'lroa' (did you mean 'lora'?); available: lora, ..." .

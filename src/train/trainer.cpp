@@ -27,8 +27,8 @@
 #include "models/torchscript/script_model.h"
 #include "models/transformer.h"
 #include "peft/adapter_io.h"
-#include "peft/classifier_head.h"
 #include "peft/composition.h"
+#include "peft/modules_to_save.h"
 #include "train/checkpoint.h"
 #include "train/loss.h"
 #include "train/loss_scaler.h"
@@ -145,7 +145,12 @@ void Trainer::setup() {
   // The seed fixes the adapter's initialisation, dropout masks and the data order.
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));
   method_ = make_methods(config_.peft.methods);
-  if (classifier_) method_ = with_classifier_head(std::move(method_), *classifier_);
+  auto modules = config_.peft.modules_to_save();
+  if (classifier_) {
+    method_ = with_classifier_head(std::move(method_), *classifier_, modules);
+  } else if (!modules.empty()) {
+    method_ = with_modules_to_save(std::move(method_), modules);
+  }
   method_->prepare(*tokenizer_);
   auto base_flops = count_flops(*model_);
   method_->attach(*model_);
@@ -399,7 +404,8 @@ TrainSummary Trainer::train() {
   check(!groups.empty(), "method '" + method_->name() + "' has no trainable parameters");
   if (t.loraplus_lr_ratio != 1.0) {
     int64_t fast = 0;
-    for (size_t g = 0; g < groups.size(); ++g) fast += group_lr_ratios[g] != 1.0 ? int64_t(groups[g].params().size()) : 0;
+    for (size_t g = 0; g < groups.size(); ++g)
+      fast += group_lr_ratios[g] != 1.0 ? int64_t(groups[g].params().size()) : 0;
     spdlog::info("LoRA+: {} tensor(s) (lora_B, one-dimensional) at {} x the learning rate", fast, t.loraplus_lr_ratio);
   }
   torch::optim::AdamW optimizer(groups, *adam(t.weight_decay));

@@ -83,7 +83,7 @@ TEST_P(MethodEndToEnd, TrainEvaluateMerge) {
   }
 }
 
-// Sequence methods' bad inputs: one line each, before any training.
+// Sequence methods' and modules_to_save's bad inputs: one line each, before any training.
 TEST(SequenceMethodErrors, OneLineEach) {
   std::string work = test::temp_dir("e2e-bad-sequence");
   std::string config = test::write_text(
@@ -100,6 +100,10 @@ TEST(SequenceMethodErrors, OneLineEach) {
   expect_one_line_error(test::run_command(train + "peft.r=4"), "unknown key 'peft.r' for method 'prompt_tuning'");
   expect_one_line_error(test::run_command(train + "peft.method=prefix_tuning peft.encoder_hidden_size=8"),
                         "peft.encoder_hidden_size: is only used with prefix_projection: true");
+  expect_one_line_error(test::run_command(train + "'peft.modules_to_save=[lm_haed]'"),
+                        "modules_to_save: 'lm_haed' names no module of LlamaForCausalLM");
+  expect_one_line_error(test::run_command(train + "peft.method=full 'peft.modules_to_save=[lm_head]'"),
+                        "peft.modules_to_save: full fine-tuning trains every module already");
 }
 
 // SPoT through the tools: a transferred prompt starts where its source ended, peft-similarity ranks a library,
@@ -210,6 +214,10 @@ INSTANTIATE_TEST_SUITE_P(
                     MethodCase{"lora_bitfit",
                                "  - {method: lora, r: 8, lora_alpha: 16, target_modules: [q_proj, v_proj]}\n"
                                "  - {method: bitfit}\n",
+                               0.005, MethodCase::kMergeable},
+                    // The tied head of stories260K as a module to save: untied, trained, merged as lm_head.weight.
+                    MethodCase{"lora_lm_head",
+                               "  {method: lora, r: 4, target_modules: [q_proj, v_proj], modules_to_save: [lm_head]}\n",
                                0.005, MethodCase::kMergeable},
                     MethodCase{"adapter_ia3",
                                "  - {method: adapter, placement: parallel, sites: ffn, r: 16}\n"

@@ -76,32 +76,6 @@ TEST(Ia3, ScalesOutputIncludingBiasOrInput) {
   EXPECT_TRUE(torch::allclose(down->forward(h), expected, 1e-6, 1e-6));
 }
 
-TEST(Ia3, OnlyScaleVectorsReceiveGradientsAndBaseIsUntouched) {
-  auto model = fixture_model("qwen2_bias");
-  std::map<std::string, torch::Tensor> base;
-  for (const auto& item : model->named_parameters()) base[item.key()] = item.value().clone();
-  auto ia3 = make_ia3(ia3_options());
-  ia3->attach(*model);
-  std::set<std::string> adapter_names;
-  for (const auto& parameter : ia3->trainable_parameters()) adapter_names.insert(parameter.name);
-
-  test::backward_on_sample(*model);
-  for (const auto& item : model->named_parameters()) {
-    bool adapter = adapter_names.count(item.key()) > 0;
-    EXPECT_EQ(item.value().requires_grad(), adapter) << item.key();
-    if (adapter) {
-      ASSERT_TRUE(item.value().grad().defined()) << item.key();
-      EXPECT_GT(item.value().grad().abs().sum().item<double>(), 0.0) << item.key();
-    } else {
-      EXPECT_FALSE(item.value().grad().defined()) << item.key();
-    }
-  }
-  std::vector<torch::Tensor> parameters;
-  for (const auto& parameter : ia3->trainable_parameters()) parameters.push_back(parameter.tensor);
-  torch::optim::SGD(parameters, torch::optim::SGDOptions(0.1)).step();
-  for (const auto& [key, value] : base) EXPECT_TRUE(torch::equal(value, model->named_parameters()[key])) << key;
-}
-
 TEST(Ia3, TrainableCountMatchesFormula) {
   for (std::string name : {"llama_gqa_tied", "mistral_head_dim"}) {
     auto model = fixture_model(name);
@@ -144,24 +118,7 @@ TEST(Ia3, PeftKeysAndShapes) {
   EXPECT_EQ(tensors.at("base_model.model.model.layers.0.mlp.down_proj.ia3_l").min().item<float>(), 1.0f);
 }
 
-TEST(Ia3, MergedEqualsUnmerged) {
-  for (std::string name : {"llama_gqa_tied", "qwen2_bias"}) {  // qwen2: biased k/v, whose bias is scaled too
-    auto model = fixture_model(name);
-    auto base = logits(*model);
-    auto ia3 = make_ia3(ia3_options({"q_proj", "k_proj", "v_proj", "up_proj", "down_proj"}, {"down_proj", "up_proj"}));
-    ia3->attach(*model);
-    randomise(*ia3);
-    auto unmerged = logits(*model);
-    EXPECT_GT((unmerged - base).abs().max().item<double>(), 1e-3) << name;
-    ia3->merge(*model);
-    for (auto& [path, projection] : model->projections()) EXPECT_TRUE(projection->hooks().empty()) << path;
-    auto merged = logits(*model);
-    EXPECT_TRUE(torch::allclose(merged, unmerged, 1e-5, 1e-5))
-        << name << " " << (merged - unmerged).abs().max().item<double>();
-  }
-}
-
-TEST(Ia3, SavedAdapterReloadsBitExactly) {
+TEST(Ia3, SavedAdapterIsInPeftsLayout) {
   auto model = fixture_model("qwen2_bias");
   auto ia3 = make_ia3(ia3_options({"k_proj", "v_proj", "up_proj", "down_proj"}, {"up_proj", "down_proj"}));
   ia3->attach(*model);
@@ -185,15 +142,6 @@ TEST(Ia3, SavedAdapterReloadsBitExactly) {
   EXPECT_TRUE(config["exclude_modules"].is_null());
   EXPECT_EQ(config["target_modules"], nlohmann::json({"down_proj", "k_proj", "up_proj", "v_proj"}));
   EXPECT_EQ(config["feedforward_modules"], nlohmann::json({"down_proj", "up_proj"}));
-
-  auto reloaded_model = fixture_model("qwen2_bias");
-  auto reloaded = load_adapter(dir, *reloaded_model);
-  EXPECT_EQ(reloaded->name(), "ia3");
-  auto original = ia3->adapter_tensors();
-  auto again = reloaded->adapter_tensors();
-  ASSERT_EQ(original.size(), again.size());
-  for (const auto& [key, tensor] : original) EXPECT_TRUE(torch::equal(tensor, again.at(key))) << key;
-  EXPECT_TRUE(torch::equal(logits(*model), logits(*reloaded_model)));
 }
 
 TEST(Ia3, FeedforwardModulesMustBeTargets) {
@@ -232,20 +180,21 @@ TEST(Ia3, TargetsMatchingNothingIsAnError) {
   EXPECT_NE(message.find("peft.target_modules [k_prj] matched no module"), std::string::npos) << message;
 }
 
-TEST(Ia3, UnsupportedAdapterConfigIsRefused) {
+TEST(Ia3, BadAdapterConfigIsRefused) {
   auto model = fixture_model();
   auto ia3 = make_ia3(std::make_shared<Ia3Options>());
   ia3->attach(*model);
   std::string dir = test::temp_dir("ia3-refused");
   save_adapter(dir, *ia3, "llama_gqa_tied");
   auto config = nlohmann::json::parse(test::read_text(dir + "/adapter_config.json"));
-  for (const char* key : {"modules_to_save"}) {
+  {
+    // modules_to_save is honoured for IA3 too, so a config naming a module whose tensors are missing is a bad file.
     auto edited = config;
-    edited[key] = nlohmann::json({"lm_head"});
+    edited["modules_to_save"] = nlohmann::json({"lm_head"});
     test::write_text(dir + "/adapter_config.json", edited.dump(2));
     auto other = fixture_model();
     std::string message = error_of([&] { load_adapter(dir, *other); });
-    EXPECT_NE(message.find("adapter_config.json: '" + std::string(key) + "' is not supported by this tool yet"),
+    EXPECT_NE(message.find("adapter lacks tensor 'base_model.model.lm_head.weight' of modules_to_save"),
               std::string::npos)
         << message;
   }

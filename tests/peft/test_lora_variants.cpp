@@ -5,12 +5,12 @@
 
 #include <filesystem>
 
+#include "config/section.h"
 #include "io/safetensors.h"
 #include "method_testing.h"
 #include "models/export.h"
 #include "models/loader.h"
 #include "models/parity_testing.h"
-#include "config/section.h"
 #include "peft/adapter_io.h"
 #include "peft/registry.h"
 #include "test_util.h"
@@ -31,14 +31,16 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
 
 void perturb(Method& method, double std) {
   torch::NoGradGuard no_grad;
-  for (auto& parameter : method.trainable_parameters()) parameter.tensor.add_(torch::randn_like(parameter.tensor) * std);
+  for (auto& parameter : method.trainable_parameters())
+    parameter.tensor.add_(torch::randn_like(parameter.tensor) * std);
 }
 
 TEST(Dora, StartsAsTheBaseAndSavesPeftsMagnitudeVectors) {
   auto model = fixture_model("llama_mlp_bias");
   auto before = logits(*model);
   torch::manual_seed(1);
-  auto dora = method_from_yaml("{method: lora, r: 4, lora_alpha: 8, use_dora: true, target_modules: [o_proj, up_proj]}");
+  auto dora =
+      method_from_yaml("{method: lora, r: 4, lora_alpha: 8, use_dora: true, target_modules: [o_proj, up_proj]}");
   dora->attach(*model);
   EXPECT_LT(relative_difference(logits(*model), before), 1e-6);  // m = ‖W0‖ and B = 0: W' = W0
 
@@ -120,8 +122,9 @@ TEST(FactorisedInitFixture, ProductAndResidualMatchReference) {
   auto reference = safetensors::File::open(test::fixture("lora_variants/pissa_olora/init.safetensors"));
   for (const std::string kind : {"pissa", "olora"}) {
     auto model = fixture_model("llama_plain");
-    auto method = method_from_yaml("{method: lora, r: 4, lora_alpha: 8, init_lora_weights: " + kind +
-                                   ", target_modules: [model.layers.0.self_attn.q_proj, model.layers.0.mlp.down_proj]}");
+    auto method =
+        method_from_yaml("{method: lora, r: 4, lora_alpha: 8, init_lora_weights: " + kind +
+                         ", target_modules: [model.layers.0.self_attn.q_proj, model.layers.0.mlp.down_proj]}");
     method->attach(*model);
     auto parameters = model->named_parameters();
     for (const std::string module : {"model.layers.0.self_attn.q_proj", "model.layers.0.mlp.down_proj"}) {
@@ -139,7 +142,7 @@ TEST(FactorisedInitFixture, ProductAndResidualMatchReference) {
 TEST(FactorisedInitFixture, ConvertedAndUnconvertedPissaAdaptersMatchReference) {
   std::string dir = test::fixture("lora_variants/pissa_converted");
   auto expected = test::read_expected(dir + "/expected.safetensors");
-  for (const std::string adapter : {dir, dir + "/trained"}) {
+  for (const std::string& adapter : {dir, dir + "/trained"}) {
     auto model = fixture_model("llama_plain");
     auto method = load_adapter(adapter, *model);
     EXPECT_LT(test::relative_error(test::logits_of(*model, expected), expected), 2e-5) << adapter;
@@ -188,11 +191,13 @@ TEST(LoraVariants, RefusedInOneLine) {
     section.finish("method 'ia3'");
   });
   EXPECT_NE(error.find("unknown key 'peft.use_dora' for method 'ia3'"), std::string::npos) << error;
-  EXPECT_NE(error_of([] { method_from_yaml("{method: lora, init_lora_weights: svd}"); })
-                .find("init_lora_weights: must be true, false, gaussian, pissa, pissa_niter_N"),
+  EXPECT_NE(error_of([] {
+              method_from_yaml("{method: lora, init_lora_weights: svd}");
+            }).find("init_lora_weights: must be true, false, gaussian, pissa, pissa_niter_N"),
             std::string::npos);
-  EXPECT_NE(error_of([] { method_from_yaml("{method: lora, init_lora_weights: pissa, use_dora: true}"); })
-                .find("pissa with use_dora is not supported"),
+  EXPECT_NE(error_of([] {
+              method_from_yaml("{method: lora, init_lora_weights: pissa, use_dora: true}");
+            }).find("pissa with use_dora is not supported"),
             std::string::npos);
   auto model = fixture_model("llama_plain");
   auto big = method_from_yaml("{method: lora, r: 64, init_lora_weights: olora, target_modules: [q_proj]}");

@@ -46,50 +46,6 @@ std::vector<std::unique_ptr<Method>> every_kind() {
   return out;
 }
 
-TEST(PromptLearning, PaddedRowGivesWhatItGivesAlone) {
-  for (auto& method : every_kind()) {
-    auto model = fixture_model("llama_gqa_tied");
-    method->attach(*model);
-    torch::NoGradGuard no_grad;
-    auto ids = sample_ids();  // (2, 8)
-    auto mask = torch::ones_like(ids);
-    mask[1].narrow(0, 5, 3).fill_(0);  // row 1 has 5 real tokens
-    ids[1].narrow(0, 5, 3).fill_(0);
-    auto batched = model->logits(ids, mask);
-    auto alone = model->logits(ids[1].narrow(0, 0, 5).unsqueeze(0), torch::ones({1, 5}, torch::kLong));
-    EXPECT_EQ(batched.size(1), 8) << method->name();  // virtual positions are dropped from the output
-    EXPECT_TRUE(torch::allclose(batched[1].narrow(0, 0, 5), alone[0], 1e-5, 1e-5))
-        << method->name() << " " << (batched[1].narrow(0, 0, 5) - alone[0]).abs().max().item<double>();
-  }
-}
-
-TEST(PromptLearning, OnlyTheirParametersTrainAndTheBaseStaysBitIdentical) {
-  for (auto& method : every_kind()) {
-    auto model = fixture_model("llama_gqa_tied");
-    std::map<std::string, torch::Tensor> base;
-    for (const auto& item : model->named_parameters()) base[item.key()] = item.value().clone();
-    method->attach(*model);
-    std::set<std::string> trained;
-    std::vector<torch::Tensor> tensors;
-    for (const auto& parameter : method->trainable_parameters()) {
-      trained.insert(parameter.name);
-      tensors.push_back(parameter.tensor);
-    }
-    test::backward_on_sample(*model);
-    torch::optim::SGD(tensors, torch::optim::SGDOptions(0.1)).step();
-    for (const auto& item : model->named_parameters()) {
-      bool is_trained = trained.count(item.key()) > 0;
-      EXPECT_EQ(item.value().requires_grad(), is_trained) << method->name() << " " << item.key();
-      if (is_trained) {
-        ASSERT_TRUE(item.value().grad().defined()) << item.key();
-        EXPECT_GT(item.value().grad().abs().sum().item<double>(), 0.0) << item.key();
-      } else {
-        EXPECT_TRUE(torch::equal(item.value(), base.at(item.key()))) << item.key();
-      }
-    }
-  }
-}
-
 TEST(PromptLearning, TrainableCountsMatchFormulas) {
   auto model = fixture_model("llama_gqa_tied");
   const auto& c = model->config();

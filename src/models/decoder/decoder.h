@@ -128,6 +128,7 @@ class DecoderForCausalLM : public CausalLM {
 
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) override;
   Projection head() override { return lm_head; }
+  void untie_head() override { lm_head = register_untied_head(lm_head); }
   torch::Tensor input_embeddings() override { return model->embed_tokens->weight; }
   bool is_output_head(const std::string& module_path) const override { return module_path == "lm_head"; }
   std::string block_path(int64_t index) const override { return "model.layers." + std::to_string(index); }

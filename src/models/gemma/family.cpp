@@ -48,8 +48,6 @@ void read_gemma_config(const nlohmann::json& file_json, const std::string& path,
   }
   config.head_dim = 256;  // transformers' default for Gemma, not hidden_size / heads
   read_decoder_keys(json, file, config, /*tie_by_default=*/true);
-  check(config.tie_word_embeddings, file + ": tie_word_embeddings false is not supported for Gemma (its head is the "
-                                           "embedding matrix)");
   config.hidden_act = "gelu_pytorch_tanh";
   read_key(json, file, "hidden_activation", config.hidden_act);
   check(config.hidden_act == "gelu_pytorch_tanh" || config.hidden_act == "gelu",

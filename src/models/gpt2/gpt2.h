@@ -69,6 +69,7 @@ class Gpt2LMHeadModel : public CausalLM {
 
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) override;
   Projection head() override { return lm_head; }
+  void untie_head() override { lm_head = register_untied_head(lm_head); }
   torch::Tensor input_embeddings() override { return transformer->wte->weight; }
   bool is_output_head(const std::string& module_path) const override { return module_path == "lm_head"; }
   BackboneStates backbone_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
