@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <string>
@@ -25,6 +26,7 @@
 #include "data/batch.h"
 #include "data/packing.h"
 #include "models/loader.h"
+#include "models/quantized_weight.h"
 #include "peft/lora.h"
 #include "peft/lst.h"
 #include "train/loss.h"
@@ -70,6 +72,12 @@ int main(int argc, char** argv) {
   int64_t steps = 5, warmup = 1, rank = 8, threads = 0;
   bool naive_loss_too = true, packing = false, gradient_checkpointing = false;
   int64_t min_length = 0;
+  std::string dtype = "float32", quantize = "none";
+  bool double_quant = false;
+  app.add_option("--dtype", dtype, "the base's compute dtype")->check(CLI::IsMember({"float32", "bfloat16"}));
+  app.add_option("--quantize", quantize, "store the projections quantized (model.quantize)")
+      ->check(CLI::IsMember({"none", "nf4", "int8"}));
+  app.add_option("--double-quant", double_quant, "nf4: the block maxima in 8 bits too");
   app.add_option("--layers", layers);
   app.add_option("--hidden", hidden);
   app.add_option("--intermediate", intermediate);
@@ -104,18 +112,46 @@ int main(int argc, char** argv) {
   config.rope.dim = config.head_dim;
   config.max_position_embeddings = std::max<int64_t>(length, 2048);
   config.rms_norm_eps = 1e-5;
-  auto model = peft::make_model(config, torch::TensorOptions().dtype(torch::kFloat));
+  auto model = peft::make_model(config, torch::TensorOptions().dtype(peft::parse_dtype(dtype)));
   {
+    // A quantized projection is drawn in float32 and quantized at once, as the loader quantizes tensor by tensor:
+    // the dense model is never in memory whole.
     torch::NoGradGuard no_grad;
-    for (auto& parameter : model->parameters()) parameter.normal_(0.0, 0.02);
+    std::map<std::string, peft::Projection> to_quantize;
+    for (auto& [path, projection] : model->projections()) {
+      if (quantize != "none" && projection.get() != model->head().get())
+        to_quantize.emplace(path + ".weight", projection);
+    }
     for (auto& item : model->named_parameters()) {
-      if (item.key().find("norm") != std::string::npos) item.value().fill_(1.0);
+      auto target = to_quantize.find(item.key());
+      if (target != to_quantize.end()) {
+        auto weight = torch::empty(item.value().sizes()).normal_(0.0, 0.02).to(item.value().scalar_type());
+        target->second->set_quantized(std::make_shared<const peft::QuantizedWeight>(
+            peft::quantize_weight(weight, peft::parse_quant_kind(quantize), double_quant)));
+      } else if (item.key().find("norm") != std::string::npos) {
+        item.value().fill_(1.0);
+      } else {
+        item.value().normal_(0.0, 0.02);
+      }
     }
   }
   model->freeze();
   int64_t linear_parameters = 0, base_parameters = 0;
-  for (auto& [path, projection] : model->projections()) linear_parameters += projection->weight.numel();
-  for (auto& parameter : model->parameters()) base_parameters += parameter.numel();
+  double weight_bytes = 0, projection_bytes = 0;
+  for (auto& [path, projection] : model->projections()) {
+    linear_parameters += projection->in_features * projection->out_features;
+    if (auto quantized = projection->quantized()) {
+      base_parameters += quantized->numel();
+      weight_bytes += static_cast<double>(quantized->bytes());
+      projection_bytes += static_cast<double>(quantized->bytes());
+    } else if (projection.get() != model->head().get()) {
+      projection_bytes += static_cast<double>(projection->weight.nbytes());
+    }
+  }
+  for (auto& parameter : model->parameters()) {
+    base_parameters += parameter.numel();
+    weight_bytes += static_cast<double>(parameter.nbytes());
+  }
 
   std::unique_ptr<peft::Method> peft_method;
   std::string description;
@@ -207,14 +243,16 @@ int main(int argc, char** argv) {
     return std::make_pair(median(times), std::accumulate(times.begin(), times.end(), 0.0));
   };
 
+  int64_t dequantize_before = peft::dequantize_nanoseconds();
   auto [step_time, timed_seconds] = run(true);
+  double dequantize_seconds = static_cast<double>(peft::dequantize_nanoseconds() - dequantize_before) / 1e9;
   double fused_peak = peft::peak_rss_bytes();
   // Measured again after training, so that a disturbance during either measurement shows as a lower rate.
   matmul_rate = std::max(matmul_rate, matmul_gflops(2048, 5, 4));
 
-  std::printf("peft-bench: %s; Llama d=%ld, %ld layers, ff %ld, vocab %ld (untied); batch %ld x %ld%s%s%s\n",
-              description.c_str(), long(hidden), long(layers), long(intermediate), long(vocab), long(batch),
-              long(length),
+  std::printf("peft-bench: %s; %s%s Llama d=%ld, %ld layers, ff %ld, vocab %ld (untied); batch %ld x %ld%s%s%s\n",
+              description.c_str(), quantize == "none" ? "" : (quantize + " ").c_str(), dtype.c_str(), long(hidden),
+              long(layers), long(intermediate), long(vocab), long(batch), long(length),
               min_length < length
                   ? (", examples of " + std::to_string(min_length) + "-" + std::to_string(length) + " tokens").c_str()
                   : "",
@@ -232,8 +270,14 @@ int main(int argc, char** argv) {
     double rate = timed_flops / timed_seconds / 1e9;
     std::printf("achieved                   %.1f GFLOP/s = %.0f%% of matmul rate\n", rate, 100.0 * rate / matmul_rate);
   }
-  std::printf("peak RSS                   %.0f MB (base weights %.0f MB)\n", fused_peak / 1e6,
-              base_parameters * 4.0 / 1e6);
+  std::printf("peak RSS                   %.0f MB\n", fused_peak / 1e6);
+  std::printf("base weights               %.1f MB (%s; projections %.1f MB%s)\n", weight_bytes / 1e6, dtype.c_str(),
+              projection_bytes / 1e6,
+              quantize == "none" ? "" : (", " + quantize + (double_quant ? " double-quantized" : "")).c_str());
+  if (quantize != "none") {
+    std::printf("dequantizing               %.1f%% of the timed steps' time\n",
+                100.0 * dequantize_seconds / timed_seconds);
+  }
   if (naive_loss_too) {
     double naive_time = run(false).first;
     std::printf("step time (full logits)    %.3f s (fused is %.2fx faster); peak RSS now %.0f MB\n", naive_time,

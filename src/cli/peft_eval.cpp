@@ -89,6 +89,13 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "auto | cpu | cuda | cuda:N");
   app.add_option("--dtype", dtype, "float32 | bfloat16 | float16");
   app.add_option("--threads", threads, "intra-op threads (0 = all cores)");
+  std::string quantize = "none";
+  app.add_option("--quantize", quantize,
+                 "store the base's projections quantized, as model.quantize: none | nf4 | int8 (default: none; the "
+                 "adapter is one for the unquantized base)")
+      ->check(CLI::IsMember({"none", "nf4", "int8"}));
+  bool double_quant = false;
+  app.add_flag("--double-quant", double_quant, "with --quantize nf4: the block maxima in 8 bits too");
   int64_t icl_shots = 0;
   std::string icl_from;
   app.add_option("--icl-shots", icl_shots, "in-context learning: demonstrations before each held-out input")
@@ -109,6 +116,7 @@ int main(int argc, char** argv) {
     peft::check(task != "language_modeling" || (template_text.empty() && predictions_path.empty()),
                 "--template and --predictions need --task classification or generation");
     peft::check(task == "generation" || stop.empty(), "--stop needs --task generation");
+    peft::check(!double_quant || quantize == "nf4", "--double-quant applies to --quantize nf4");
     peft::check(icl_shots == 0 || !icl_from.empty(),
                 "--icl-shots needs --icl-from TRAIN_FILE to draw demonstrations from");
     peft::check(icl_shots > 0 || icl_from.empty(), "--icl-from needs --icl-shots K (K > 0)");
@@ -157,8 +165,8 @@ int main(int argc, char** argv) {
       // An encoder's adapter brings the trained head (modules_to_save): the checkpoint's own need not fit. Without
       // one, a head the checkpoint lacks is new and random: seeded, so that the baseline repeats.
       torch::manual_seed(generation.seed);
-      auto model = peft::load_base_model(
-          model_dir, {dtype, device, int64_t(set.label_names.size()), !adapter_dir.empty(), arch, output});
+      auto model = peft::load_base_model(model_dir, {dtype, device, int64_t(set.label_names.size()),
+                                                     !adapter_dir.empty(), arch, output, quantize, double_quant});
       const auto& config = model->config();
       auto tokenizer = peft::load_tokenizer(tokenizer_at, config.bos_token_id, config.eos_token_id);
       auto flops = peft::count_flops(*model);
@@ -219,7 +227,7 @@ int main(int argc, char** argv) {
       return 0;
     }
 
-    auto model = peft::load_base_model(model_dir, {dtype, device, 0, false, arch, output});
+    auto model = peft::load_base_model(model_dir, {dtype, device, 0, false, arch, output, quantize, double_quant});
     auto* script = dynamic_cast<peft::ScriptModel*>(model.get());
     peft::check(
         !dynamic_cast<peft::SequenceClassifier*>(model.get()) &&

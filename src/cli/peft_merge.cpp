@@ -30,6 +30,13 @@ int main(int argc, char** argv) {
   app.add_option("--output", output, "custom TorchScript base: logits | loss (default: the adapter's)");
   app.add_option("--dtype", dtype,
                  "storage dtype of the merged weights: base (as the base's), float32, bfloat16, float16");
+  std::string quantize = "none";
+  app.add_option("--quantize", quantize,
+                 "merge into the base as a quantized run saw it: none | nf4 | int8 (the merged model is written "
+                 "dense)")
+      ->check(CLI::IsMember({"none", "nf4", "int8"}));
+  bool double_quant = false;
+  app.add_flag("--double-quant", double_quant, "with --quantize nf4: the block maxima in 8 bits too");
   CLI11_PARSE(app, argc, argv);
 
   return peft::run_main([&] {
@@ -42,7 +49,8 @@ int main(int argc, char** argv) {
       if (app.count("--arch") == 0) arch = trained.model.arch;
       if (app.count("--output") == 0) output = trained.model.output;
     }
-    auto model = peft::load_base_model(model_dir, {"float32", "cpu", 0, false, arch, output});
+    peft::check(!double_quant || quantize == "nf4", "--double-quant applies to --quantize nf4");
+    auto model = peft::load_base_model(model_dir, {"float32", "cpu", 0, false, arch, output, quantize, double_quant});
     torch::Dtype storage = dtype == "base" ? peft::stored_dtype(model_dir) : peft::parse_dtype(dtype);
     auto method = peft::load_adapter(adapter_dir, *model);
     method->merge(*model);
@@ -59,6 +67,10 @@ int main(int argc, char** argv) {
     }
     std::printf("merged %s (%zu module(s)) into %s -> %s\n", method->name().c_str(), method->targets().size(),
                 model_dir.c_str(), out_dir.c_str());
+    if (quantize != "none") {
+      std::printf("the base was quantized to %s%s and dequantized for the merge: %s holds full-precision weights\n",
+                  quantize.c_str(), double_quant ? " (double quantization)" : "", out_dir.c_str());
+    }
     return 0;
   });
 }

@@ -141,6 +141,16 @@ void read_model(Section& section, ModelOptions& model) {
     section.get_choice("arch", model.arch, {"auto", "custom", "llama", "mistral", "qwen2", "gpt2", "bert", "roberta"});
     section.get_choice("output", model.output, {"logits", "loss"});
   }
+  if (section.has("quantize")) {  // recorded only when given, so that older runs still resume
+    section.get_choice("quantize", model.quantize, {"none", "nf4", "int8"});
+    if (archive && model.quantize != "none") {
+      section.fail("quantize", "applies to Hugging Face model directories, not to a TorchScript archive");
+    }
+  }
+  if (section.has("double_quant")) {
+    section.get("double_quant", model.double_quant);
+    if (model.double_quant && model.quantize != "nf4") section.fail("double_quant", "applies to quantize: nf4");
+  }
   section.finish();
   check_non_empty(section, "path", model.path);
   if (!valid_device(model.device)) {
@@ -335,6 +345,18 @@ RunConfig RunConfig::load(const std::string& path, const std::vector<std::string
   } else {
     Section peft = section("peft");
     read_method(peft, config.peft.methods.emplace_back(), false);
+  }
+  for (const auto& method : config.peft.methods) {
+    // Both would train weights that are stored quantized and take no gradient.
+    if (config.model.quantize == "none") break;
+    if (method.name == "full") {
+      model.fail("quantize", "full fine-tuning trains the base's weights, which a quantized base keeps frozen in " +
+                                 config.model.quantize + " (use a PEFT method, or quantize: none)");
+    }
+    if (method.name == "bitfit") {
+      model.fail("quantize", "bitfit trains the biases of the quantized projections, which stay frozen (use " +
+                                 std::string("lora or ia3, or quantize: none)"));
+    }
   }
   Section train = section("train");
   read_train(train, config.train);

@@ -21,6 +21,10 @@ struct ModelOptions {
   // its forward returns: logits | loss.
   std::string arch = "auto";
   std::string output = "logits";
+  // none | nf4 | int8: the frozen projections stored quantized (models/quantized_weight.h); double_quant: nf4's
+  // block maxima in 8 bits too. Recorded in the resolved config only when given.
+  std::string quantize = "none";
+  bool double_quant = false;
 };
 
 struct DataOptions {

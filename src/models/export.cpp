@@ -38,12 +38,17 @@ void save_model_directory(Transformer& model, const std::string& base_directory,
         "the output directory must differ from the base model directory " + base_directory);
   std::map<std::string, torch::Tensor> parameters;
   for (const auto& item : model.named_parameters()) parameters[item.key()] = item.value().detach();
+  // A quantized base is written dense (its dequantized weights): the model written is an ordinary checkpoint.
+  for (auto& [path, projection] : model.projections()) {
+    if (projection->quantized()) parameters[path + ".weight"] = projection->dense_weight();
+  }
 
   // Biases a method added (BitFit on bias-less projections) are declared in config.json where the family's config
   // can express them; the name table then includes them.
   ModelConfig config = model.config();
   nlohmann::json json = config.raw;
   if (!config.tie_word_embeddings) json["tie_word_embeddings"] = false;  // untied by modules_to_save, or never tied
+  json.erase("quantization_config");                                     // written dense, whatever it was read as
   std::vector<std::string> names = model.tensor_names();
   std::set<std::string> added;
   for (const auto& item : parameters) {

@@ -7,7 +7,9 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/strings.h"
+#include "io/bitsandbytes.h"
 #include "io/safetensors.h"
+#include "models/quantized_weight.h"
 #include "models/registry.h"
 #include "models/torchscript/archive.h"
 #include "models/torchscript/script_model.h"
@@ -49,6 +51,35 @@ bool is_archive(const std::string& path) {
          (!std::filesystem::exists(path) && (extension == ".pt" || extension == ".pth"));
 }
 
+// The 4-bit weight a bitsandbytes checkpoint stores under `stored`, if it stores one there (a TorchScript archive
+// never does). `out`, `in`: the projection's [out, in].
+std::optional<QuantizedWeight> stored_nf4(const safetensors::Checkpoint& checkpoint, const ModelConfig& config,
+                                          const std::string& stored, int64_t out, int64_t in,
+                                          const torch::Device& device, std::set<std::string>& used) {
+  if (!config.bnb_nf4 || !has_bnb_quant_state(checkpoint, stored)) return std::nullopt;
+  return read_bnb_4bit(checkpoint, stored, out, in, device, used);
+}
+std::optional<QuantizedWeight> stored_nf4(const ScriptTensors&, const ModelConfig&, const std::string&, int64_t,
+                                          int64_t, const torch::Device&, std::set<std::string>&) {
+  return std::nullopt;
+}
+
+// model.quantize: every projection but the output head and a classifier's head, by its weight's name.
+std::map<std::string, Projection> projections_to_quantize(Transformer& model) {
+  std::map<std::string, Projection> out;
+  const ProjectionImpl* head = nullptr;
+  if (auto* causal = dynamic_cast<CausalLM*>(&model)) head = causal->head().get();
+  auto* classifier = dynamic_cast<SequenceClassifier*>(&model);
+  for (auto& [path, projection] : model.projections()) {
+    if (projection.get() == head) continue;
+    if (classifier && (path == classifier->head_module() || starts_with(path, classifier->head_module() + "."))) {
+      continue;
+    }
+    out.emplace(path + ".weight", projection);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const torch::TensorOptions& options) {
@@ -80,6 +111,14 @@ std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkp
   auto* classifier = dynamic_cast<SequenceClassifier*>(model.get());
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
+  bool quantize = options.quantize != "none";
+  QuantKind kind = quantize ? parse_quant_kind(options.quantize) : QuantKind::nf4;
+  std::map<std::string, Projection> to_quantize;
+  if (quantize) to_quantize = projections_to_quantize(*model);
+  if (config.bnb_nf4 && options.quantize != "nf4") {
+    spdlog::info("{}: a bitsandbytes nf4 checkpoint, dequantized to {}{}", checkpoint.describe(), options.dtype,
+                 quantize ? " and quantized to " + options.quantize : " (model.quantize: nf4 keeps it in 4 bits)");
+  }
   // Some checkpoints leave the base model's prefix out of every name (GPT-2's original files: "h.0..." for
   // "transformer.h.0..."); the first parameter decides which naming this file uses.
   std::string prefix = model->optional_name_prefix();
@@ -109,6 +148,22 @@ std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkp
     }
     check(checkpoint.contains(stored), checkpoint.describe() + ": tensor '" + stored + "' required by " +
                                            config.architecture + " is missing" + hint);
+    auto target = to_quantize.find(name);
+    if (auto nf4 = item.value().dim() == 2 ? stored_nf4(checkpoint, config, stored, item.value().size(0),
+                                                        item.value().size(1), device, used)
+                                           : std::nullopt) {
+      // Stored in 4 bits: kept so under nf4, otherwise dequantized as bitsandbytes does (float32, then cast).
+      if (target != to_quantize.end() && kind == QuantKind::nf4) {
+        target->second->set_quantized(std::make_shared<const QuantizedWeight>(std::move(*nf4)));
+      } else if (target != to_quantize.end()) {
+        target->second->set_quantized(
+            std::make_shared<const QuantizedWeight>(quantize_weight(nf4->dequantize(dtype), kind, false)));
+      } else {
+        item.value().copy_(nf4->dequantize(dtype));
+      }
+      used.insert(stored);
+      continue;
+    }
     auto source = checkpoint.tensor(stored);
     bool transposed = model->stored_transposed(name);
     // A copy: sizes() of the temporary t() would dangle once the statement ends.
@@ -119,8 +174,15 @@ std::shared_ptr<Transformer> load_family(const ModelConfig& config, const Checkp
                     : "config.json implies ") +
               shape_string(expected) + (transposed ? " (a Conv1D weight, stored [in, out])" : "") +
               (head ? " (set model.new_head: true to start a new head)" : ""));
-    item.value().copy_(transposed ? source.t() : source);
     used.insert(stored);
+    if (target != to_quantize.end()) {
+      // Quantized from the weight as model.dtype holds it; the dense weight is never materialised.
+      auto weight = (transposed ? source.t() : source).to(device, dtype);
+      target->second->set_quantized(
+          std::make_shared<const QuantizedWeight>(quantize_weight(weight, kind, options.double_quant)));
+      continue;
+    }
+    item.value().copy_(transposed ? source.t() : source);
   }
   std::vector<std::string> unused;
   int64_t other_towers = 0;
@@ -179,6 +241,9 @@ std::shared_ptr<Model> load_base_model(const std::string& path, const LoadOption
     return load_family(*config, safetensors::Checkpoint::open_directory(path), path, options,
                        " (is this the right model directory?)");
   }
+  check(options.quantize == "none", path +
+                                        ": model.quantize applies to Hugging Face model directories; a TorchScript "
+                                        "archive's weights are its own (quantize is refused)");
   auto module = load_torchscript(path);
   if (config) {
     return load_family(*config, ScriptTensors(module, path), path, options,

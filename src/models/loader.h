@@ -27,6 +27,11 @@ struct LoadOptions {
   std::string arch = "auto";
   // A ScriptModel's output contract: logits | loss (models/torchscript/script_model.h).
   std::string output = "logits";
+  // none | nf4 | int8: every projection but the output and classification heads is stored quantized
+  // (models/quantized_weight.h); double_quant also quantizes nf4's block maxima. A bitsandbytes nf4 checkpoint
+  // loads as it is stored under nf4, and dequantized otherwise.
+  std::string quantize = "none";
+  bool double_quant = false;
 };
 
 // config.json of the family `path` holds, or nullopt for a TorchScript archive of an unknown architecture (per

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/json_depth.h"
 #include "core/strings.h"
+#include "io/bitsandbytes.h"
 #include "models/config_keys.h"
 #include "models/registry.h"
 
@@ -28,8 +29,8 @@ int64_t read_token_id(const nlohmann::json& json, const std::string& file, const
   return it->get<int64_t>();
 }
 
-void refuse_unless(const nlohmann::json& json, const std::string& file, const char* key,
-                   const nlohmann::json& allowed, const std::string& why) {
+void refuse_unless(const nlohmann::json& json, const std::string& file, const char* key, const nlohmann::json& allowed,
+                   const std::string& why) {
   auto it = json.find(key);
   if (it == json.end() || it->is_null() || *it == allowed) return;
   // 0 and 0.0 are the same setting.
@@ -60,6 +61,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& file)
   config.architecture = (*architectures)[0].get<std::string>();
   const ModelFamily& family = family_of(config.architecture, file);
   read_key(json, file, "model_type", config.model_type);
+  config.bnb_nf4 = read_quantization_config(json, file).four_bit;
   family.read_config(json, file, config);
 
   auto positive = [&](int64_t value, const char* key) {

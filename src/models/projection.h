@@ -9,6 +9,8 @@
 #include <memory>
 #include <vector>
 
+#include "models/quantized_weight.h"
+
 namespace peft {
 
 class ProjectionImpl;
@@ -41,17 +43,41 @@ class ProjectionImpl : public torch::nn::Module {
 
   void add_hook(std::shared_ptr<ProjectionHook> hook) { hooks_.push_back(std::move(hook)); }
   const std::vector<std::shared_ptr<ProjectionHook>>& hooks() const { return hooks_; }
-  // Folds every hook into the weights (which must then be writable) and drops the hooks.
+  // Folds every hook into the weights (which must then be writable) and drops the hooks. A quantized weight is
+  // dequantized first.
   void merge_hooks();
+
+  // model.quantize: the weight is kept as `quantized` and dequantized for each product (in backward again); the
+  // dense `weight` becomes an empty tensor of the compute dtype and is no longer a parameter.
+  void set_quantized(std::shared_ptr<const QuantizedWeight> quantized);
+  // Back to a dense weight parameter of the compute dtype (peft-merge, a method's initialisation that rewrites it).
+  void dequantize();
+  const std::shared_ptr<const QuantizedWeight>& quantized() const { return quantized_; }
+  // The weight (out, in) in the compute dtype: `weight` itself, or a dequantized copy. Read-only use.
+  torch::Tensor dense_weight() const;
 
   int64_t in_features;
   int64_t out_features;
-  torch::Tensor weight;  // (out, in)
+  torch::Tensor weight;  // (out, in); empty while quantized
   torch::Tensor bias;    // (out) or undefined
 
  private:
   std::vector<std::shared_ptr<ProjectionHook>> hooks_;
+  std::shared_ptr<const QuantizedWeight> quantized_;
 };
 TORCH_MODULE(Projection);
+
+// Every quantized projection of `module` dense for this object's lifetime, then the same quantized weights again:
+// for a pass that reads or differentiates the base's weights (LST's pruning), at an unquantized base's memory.
+class DenseWeights {
+ public:
+  explicit DenseWeights(torch::nn::Module& module);
+  ~DenseWeights();
+  DenseWeights(const DenseWeights&) = delete;
+  DenseWeights& operator=(const DenseWeights&) = delete;
+
+ private:
+  std::vector<std::pair<Projection, std::shared_ptr<const QuantizedWeight>>> restore_;
+};
 
 }  // namespace peft

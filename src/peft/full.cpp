@@ -13,6 +13,10 @@ class FullFineTuning : public Method {
   std::string name() const override { return "full"; }
 
   void attach(Model& model) override {
+    for (auto& [path, projection] : model.projections()) {
+      check(!projection->quantized(), "full fine-tuning trains every weight, and " + path +
+                                          " is stored quantized (model.quantize keeps it frozen)");
+    }
     std::set<const void*> seen;  // a tied head shares the embedding matrix: train it once
     for (const auto& item : model.named_parameters()) {
       torch::Tensor tensor = item.value();

@@ -44,14 +44,16 @@ class LoraHook : public ProjectionHook {
     torch::Tensor norms;
     {
       torch::NoGradGuard no_grad;
-      norms = dora_row_norms(layer.weight, torch::matmul(b_->weight, a_->weight).mul_(scale_));
+      norms = dora_row_norms(layer.dense_weight(), torch::matmul(b_->weight, a_->weight).mul_(scale_));
     }
     auto factor = magnitude_ / norms;  // (out)
     // W0·x without the bias, on the input the LoRA branch saw: the base output itself unless dropout changed the
     // input or another hook changed the output.
     torch::Tensor base;
     if (dropping || layer.hooks().size() > 1) {
-      base = F::linear(input.to(layer.weight.scalar_type()), layer.weight).to(torch::kFloat);
+      auto base_input = input.to(layer.weight.scalar_type());
+      base = (layer.quantized() ? quantized_linear(base_input, layer.quantized()) : F::linear(base_input, layer.weight))
+                 .to(torch::kFloat);
     } else {
       base = (layer.bias.defined() ? y - layer.bias : y).to(torch::kFloat);
     }
@@ -146,10 +148,16 @@ class Lora : public Method {
               "peft.init_lora_weights " + o.init_lora_weights + ": r " + std::to_string(o.r) + " exceeds the rank of " +
                   path + " (" + std::to_string(projection->out_features) + "x" +
                   std::to_string(projection->in_features) + ")");
-        std::tie(a, b) = factorised_init(projection->weight, o.r, o.scale(), o.init_lora_weights);
-        // The base keeps W0 - s·B·A, so the adapted layer starts as W0 (up to rounding in a 16-bit base).
-        auto residual = projection->weight.to(torch::kFloat) - torch::matmul(b, a).mul_(o.scale());
-        projection->weight.copy_(residual.to(projection->weight.scalar_type()));
+        auto weight = projection->dense_weight();
+        std::tie(a, b) = factorised_init(weight, o.r, o.scale(), o.init_lora_weights);
+        // The base keeps W0 - s·B·A, so the adapted layer starts as W0 (up to rounding in a 16-bit base). A quantized
+        // base keeps the residual quantized as it was (PiSSA's point there: less quantization error).
+        auto residual = (weight.to(torch::kFloat) - torch::matmul(b, a).mul_(o.scale())).to(weight.scalar_type());
+        if (auto quantized = projection->quantized()) {
+          projection->set_quantized(std::make_shared<const QuantizedWeight>(quantize_like(residual, *quantized)));
+        } else {
+          projection->weight.copy_(residual);
+        }
         site.initial_a = a.clone(), site.initial_b = b.clone();
       } else if (o.init_lora_weights == "gaussian") {
         a.normal_(0.0, 1.0 / static_cast<double>(o.r));
@@ -167,7 +175,8 @@ class Lora : public Method {
       if (o.use_dora) {
         // m starts at the row norms of the adapted weight, so DoRA starts where LoRA does.
         check_name_free(*projection, path, "lora_magnitude_vector");
-        site.magnitude = dora_row_norms(projection->weight, torch::matmul(b, a).mul_(o.scale())).requires_grad_();
+        site.magnitude =
+            dora_row_norms(projection->dense_weight(), torch::matmul(b, a).mul_(o.scale())).requires_grad_();
         projection->register_parameter("lora_magnitude_vector", site.magnitude);
       }
       projection->add_hook(std::make_shared<LoraHook>(site.a, site.b, o.scale(), o.lora_dropout, site.magnitude));

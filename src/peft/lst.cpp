@@ -203,8 +203,12 @@ class Lst : public Method {
     CausalLM& model = causal_lm(transformer);
     int64_t count = std::min<int64_t>(options_->prune_examples, static_cast<int64_t>(examples.size()));
     spdlog::info("lst: pruning the backbone into the side network by Fisher importance over {} example(s)", count);
-    auto fisher = fisher_information(model, examples, count, pad_id, std::string(kSideNetwork) + ".");
-    auto hidden = prune_into(*side_->stack, model, fisher, layers_, options_->reduction_factor);
+    torch::Tensor hidden;
+    {
+      DenseWeights dense(model);  // the pruning differentiates and reads the backbone's weights
+      auto fisher = fisher_information(model, examples, count, pad_id, std::string(kSideNetwork) + ".");
+      hidden = prune_into(*side_->stack, model, fisher, layers_, options_->reduction_factor);
+    }
     // Downᵢ reads the kept hidden dims and Up writes them back: the side network starts as the pruned backbone.
     torch::NoGradGuard no_grad;
     auto device = side_->gates.device();

@@ -50,6 +50,11 @@ class ModulesToSave : public Method {
     for (const auto& parameter : method_->trainable_parameters()) taken.insert(parameter.tensor.unsafeGetTensorImpl());
     std::vector<std::string> present;
     for (const auto& module : modules_) {
+      for (auto& [path, projection] : model.projections()) {
+        check(!projection->quantized() || !selects(module, path + ".weight"),
+              "modules_to_save: '" + printable(module) + "' holds " + path +
+                  ", which model.quantize stores quantized and frozen (the output and classifier heads stay dense)");
+      }
       size_t before = saved_.size();
       for (auto& item : model.named_parameters()) {
         if (!selects(module, item.key()) || !taken.insert(item.value().unsafeGetTensorImpl()).second) continue;

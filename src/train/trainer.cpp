@@ -130,7 +130,8 @@ void Trainer::setup() {
   int64_t num_labels = encoder ? static_cast<int64_t>(train_set_->label_names.size()) : 0;
   torch::manual_seed(static_cast<uint64_t>(config_.train.seed));  // a new classification head is random too
   model_ = load_base_model(config_.model.path, {config_.model.dtype, config_.model.device, num_labels,
-                                                config_.model.new_head, config_.model.arch, config_.model.output});
+                                                config_.model.new_head, config_.model.arch, config_.model.output,
+                                                config_.model.quantize, config_.model.double_quant});
   classifier_ = dynamic_cast<SequenceClassifier*>(model_.get());
   script_ = dynamic_cast<ScriptModel*>(model_.get());
   if (script_) check_script_task();
@@ -154,6 +155,12 @@ void Trainer::setup() {
   method_->prepare(*tokenizer_);
   auto base_flops = count_flops(*model_);
   method_->attach(*model_);
+  for (auto& [path, projection] : model_->projections()) {
+    // A quantized weight takes no gradient, and neither may its projection's bias (BitFit is refused earlier).
+    check(!projection->quantized() || !projection->bias.defined() || !projection->bias.requires_grad(),
+          config_.source + ": method '" + method_->name() + "' trains the bias of " + path +
+              ", a projection model.quantize stores quantized and frozen");
+  }
   flops_ = with_method(base_flops, *method_, *model_);
   if (config_.train.gradient_checkpointing) {
     auto* transformer = dynamic_cast<Transformer*>(model_.get());
@@ -196,7 +203,26 @@ void Trainer::setup() {
   if (config_.data.packing) pack_training_examples(max_length);
   for (const auto& parameter : model_->parameters()) {
     counts_.total += parameter.numel();
-    if (parameter.requires_grad()) counts_.trainable += parameter.numel();
+    if (parameter.requires_grad()) {
+      counts_.trainable += parameter.numel();
+    } else {
+      counts_.base_weight_bytes += static_cast<double>(parameter.nbytes());
+    }
+  }
+  int64_t quantized = 0;
+  double quantized_bytes = 0;
+  for (auto& [path, projection] : model_->projections()) {  // quantized weights are no parameters, but count
+    if (!projection->quantized()) continue;
+    counts_.total += projection->quantized()->numel();
+    quantized_bytes += static_cast<double>(projection->quantized()->bytes());
+    ++quantized;
+  }
+  counts_.base_weight_bytes += quantized_bytes;
+  if (quantized > 0) {
+    spdlog::info("base weights {:.1f} MB: {} projection(s) stored {}{} in {:.1f} MB, the rest {}",
+                 counts_.base_weight_bytes / 1e6, quantized, config_.model.quantize,
+                 config_.model.double_quant ? " (double quantization)" : "", quantized_bytes / 1e6,
+                 config_.model.dtype);
   }
 }
 
@@ -671,7 +697,8 @@ TrainSummary Trainer::train() {
             {"training_flops", summary.training_flops},
             {"skipped_steps", summary.nonfinite_skipped},
             {"base_eval_loss", summary.base_eval_loss},
-            {"final_eval_loss", summary.final_eval_loss}});
+            {"final_eval_loss", summary.final_eval_loss},
+            {"base_weight_bytes", counts_.base_weight_bytes}});
   return summary;
 }
 

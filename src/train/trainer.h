@@ -28,6 +28,7 @@ class Method;
 struct ParameterCounts {
   int64_t trainable = 0;
   int64_t total = 0;
+  double base_weight_bytes = 0;   // the frozen base's tensors as stored (quantized projections as their codes)
   std::string peft_line() const;  // PEFT's "trainable params: N || all params: M || trainable%: P"
 };
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <yaml-cpp/yaml.h>
 
 #include "config/run_config.h"
@@ -449,6 +451,47 @@ TEST(RunConfig, BadCompositions) {
       "model: {path: /m}\ndata: {train: t}\npeft: [{method: lora}, {method: lroa}]\n"
       "output: {dir: o}\n");
   EXPECT_EQ(message.rfind("RUN:3: peft[1].method: unknown PEFT method 'lroa'", 0), 0u) << message;
+}
+
+TEST(RunConfig, QuantizedBase) {
+  auto with = [](const std::string& model_keys, const std::string& method = "lora") {
+    return "model:\n  path: /m\n" + model_keys + "data:\n  train: t\npeft:\n  method: " + method +
+           "\noutput:\n  dir: o\n";
+  };
+  auto config = RunConfig::load(write_config(with("  quantize: nf4\n  double_quant: true\n")));
+  EXPECT_EQ(config.model.quantize, "nf4");
+  EXPECT_TRUE(config.model.double_quant);
+  EXPECT_NE(config.resolved_yaml.find("quantize: nf4"), std::string::npos) << config.resolved_yaml;
+  // Recorded only when given, so that the runs of earlier versions still resume.
+  auto plain = RunConfig::load(write_config(with("")));
+  EXPECT_EQ(plain.model.quantize, "none");
+  EXPECT_EQ(plain.resolved_yaml.find("quantize"), std::string::npos) << plain.resolved_yaml;
+
+  EXPECT_EQ(load_error(with("  quantize: fp4\n")),
+            "RUN:3: model.quantize: expected one of none, nf4, int8, got 'fp4' (did you mean 'nf4'?)");
+  EXPECT_EQ(load_error(with("  quantize: int8\n  double_quant: true\n")),
+            "RUN:4: model.double_quant: applies to quantize: nf4");
+  EXPECT_EQ(load_error(with("  quantize: nf4\n", "full")),
+            "RUN:3: model.quantize: full fine-tuning trains the base's weights, which a quantized base keeps frozen "
+            "in nf4 (use a PEFT method, or quantize: none)");
+  EXPECT_EQ(load_error(with("  quantize: int8\n", "bitfit")),
+            "RUN:3: model.quantize: bitfit trains the biases of the quantized projections, which stay frozen (use "
+            "lora or ia3, or quantize: none)");
+  EXPECT_NE(load_error("model:\n  path: m.pt\n  quantize: nf4\ndata:\n  train: t\npeft:\n  method: lora\noutput:\n"
+                       "  dir: o\n")
+                .find("RUN:3: model.quantize: applies to Hugging Face model directories"),
+            std::string::npos);
+}
+
+// Every configuration the repository ships parses (the README runs them).
+TEST(RunConfig, ShippedConfigsParse) {
+  int64_t count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(test::source_dir() + "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    EXPECT_NO_THROW(RunConfig::load(entry.path().string())) << entry.path();
+    ++count;
+  }
+  EXPECT_GT(count, 10);
 }
 
 }  // namespace

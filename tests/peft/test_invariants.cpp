@@ -33,7 +33,8 @@ struct Family {
   // Ladder Side-Tuning is implemented for the family, and the fixture's sizes allow a side network at 1/2 width
   // (the Llama fixture's 6-wide heads would leave odd rotary heads).
   bool ladder = false;
-  bool classifier = false;  // an encoder, loaded as a sequence classifier
+  bool classifier = false;        // an encoder, loaded as a sequence classifier
+  std::string quantize = "none";  // model.quantize: the projections stored quantized
 };
 
 const std::vector<Family>& families() {
@@ -48,6 +49,11 @@ const std::vector<Family>& families() {
       {"gpt2", "gpt2/gpt2_tiny", true},
       {"bert", "encoders/bert_tiny", false, true},
       {"roberta", "encoders/roberta_tiny", false, true},
+      // A quantized base: every method that leaves the projections frozen works on it the same way.
+      {"llama_nf4", "llama/llama_gqa_tied", false, false, "nf4"},
+      {"qwen2_nf4", "families/qwen2_yarn", true, false, "nf4"},
+      {"gpt2_int8", "gpt2/gpt2_tiny", true, false, "int8"},
+      {"bert_nf4", "encoders/bert_tiny", false, true, "nf4"},
   };
   return all;
 }
@@ -104,6 +110,9 @@ std::vector<Case> cases() {
     for (const auto& [label, yaml] : methods) {
       if (label == "lst" && !family.ladder) continue;  // refused in one line elsewhere (test_families.cpp)
       if (label == "lora_head" && family.classifier) continue;
+      // Both train weights a quantized base keeps frozen: refused (test_quantized.cpp).
+      bool trains_projections = label == "full" || label == "bitfit" || label == "lora_bitfit";
+      if (family.quantize != "none" && trains_projections) continue;
       std::vector<std::string> adapted;
       for (const auto& method : yaml) adapted.push_back(for_family(method, family));
       for (const std::string dtype : {"float32", "bfloat16"}) {
@@ -116,7 +125,9 @@ std::vector<Case> cases() {
 }
 
 std::shared_ptr<Transformer> load(const Case& c) {
-  return load_transformer(test::fixture(c.family.fixture), {c.dtype, "cpu", 3});
+  LoadOptions options{c.dtype, "cpu", 3};
+  options.quantize = c.family.quantize;
+  return load_transformer(test::fixture(c.family.fixture), options);
 }
 
 // What peft-train builds from the `peft` section (train/trainer.cpp).
@@ -219,6 +230,11 @@ TEST_P(MethodInvariants, HoldOnThisFamilyAndDtype) {
     if (!trains) frozen[item.key()] = item.value().detach().clone();
   }
   for (const auto& item : model->named_buffers()) frozen["buffer " + item.key()] = item.value().clone();
+  std::map<std::string, torch::Tensor> quantized;  // a quantized base's codes and scales
+  for (auto& [path, projection] : model->projections()) {
+    if (projection->quantized()) quantized[path] = projection->dense_weight();
+  }
+  EXPECT_EQ(quantized.empty(), c.family.quantize == "none");
 
   // 1. Gradients reach the method's parameters only; a few steps move them and nothing else. (A zero-initialised
   // factor passes no gradient to its partner at the first step, and a bottleneck's ReLU units may die later: each
@@ -250,6 +266,11 @@ TEST_P(MethodInvariants, HoldOnThisFamilyAndDtype) {
   }
   for (const auto& item : model->named_buffers()) {
     EXPECT_TRUE(torch::equal(item.value(), frozen.at("buffer " + item.key()))) << item.key() << " changed";
+  }
+  for (auto& [path, projection] : model->projections()) {
+    if (!quantized.count(path)) continue;
+    ASSERT_TRUE(projection->quantized()) << path << " is no longer quantized";
+    EXPECT_TRUE(torch::equal(projection->dense_weight(), quantized.at(path))) << path << " changed";
   }
 
   // 2. A padded row gives what it gives alone.
