@@ -65,7 +65,7 @@ printf '   %-11s %10s %12s %8s %9s %12s   %s\n' base "weights MB" "projections" 
   "vs float32: weights, projections, peak, tokens/s"
 for name in "${names[@]}"; do
   f="$out/bench_$name.txt"
-  share=$(field "$f" 'dequantizing'); share=${share:--}
+  share=$(field "$f" dequantizing || true); share=${share:--}
   awk -v n="$name" -v w="$(field "$f" 'base weights')" -v p="$(grep '^base weights' "$f" | sed -E 's/.*projections ([0-9.]+) MB.*/\1/')" \
     -v r="$(field "$f" 'peak RSS')" -v t="$(field "$f" 'tokens/s')" -v s="$share" \
     -v w0="$(field "$out/bench_float32.txt" 'base weights')" \
