@@ -20,6 +20,7 @@
 #include "cli/main_guard.h"
 #include "config/run_config.h"
 #include "core/device.h"
+#include "data/chat.h"
 #include "data/classification.h"
 #include "data/encoder_inputs.h"
 #include "data/verbalizer.h"
@@ -102,6 +103,14 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->needs(data);
   app.add_option("--icl-from", icl_from, "the training file the demonstrations are drawn from (seeded by --seed)");
+  bool chat = false;
+  std::string chat_template;
+  app.add_flag("--chat", chat,
+               "--prompt / --task generation: the prompt is a user turn rendered with the chat template and its "
+               "generation prompt; generation stops at the template's end of turn");
+  app.add_option("--chat-template", chat_template,
+                 "the chat template for --chat and conversation data: a file or a built-in (simple, chatml); "
+                 "default the model's own (tokenizer_config.json)");
   std::string arch = "auto", output = "logits";
   app.add_option("--arch", arch, "TorchScript base: auto | custom | a family's model_type (default: the adapter's)");
   app.add_option("--output", output,
@@ -117,6 +126,8 @@ int main(int argc, char** argv) {
                 "--template and --predictions need --task classification or generation");
     peft::check(task == "generation" || stop.empty(), "--stop needs --task generation");
     peft::check(!double_quant || quantize == "nf4", "--double-quant applies to --quantize nf4");
+    peft::check(!chat || !prompt.empty() || task == "generation", "--chat applies to --prompt and --task generation");
+    peft::check(!chat || icl_shots == 0, "--chat and --icl-shots do not combine (demonstrations are plain text)");
     peft::check(icl_shots == 0 || !icl_from.empty(),
                 "--icl-shots needs --icl-from TRAIN_FILE to draw demonstrations from");
     peft::check(icl_shots > 0 || icl_from.empty(), "--icl-from needs --icl-shots K (K > 0)");
@@ -240,16 +251,30 @@ int main(int argc, char** argv) {
     if (!adapter_dir.empty()) method = peft::load_adapter(adapter_dir, *model);
     if (method) flops = peft::with_method(flops, *method, *model);
     auto device_used = model->parameters().front().device();
+    std::string unavailable;
+    auto chat_format =
+        peft::load_chat_format(chat_template, peft::tokenizer_config_directory(tokenizer_at), *tokenizer, unavailable);
+    peft::check(!chat || chat_format != nullptr,
+                "--chat: " + model_dir +
+                    (unavailable.empty() ? " has no chat template (tokenizer_config.json \"chat_template\")"
+                                         : "'s chat template cannot be used: " + unavailable) +
+                    "; give --chat-template FILE or a built-in (simple, chatml)");
+    if (chat) std::fprintf(stderr, "chat template: %s\n", chat_format->name().c_str());
 
     if (!prompt.empty()) {
       // Several --prompt options generate as one batch; the results are those of one prompt at a time.
       std::vector<std::vector<int64_t>> batch;
       for (const auto& text : prompt) {
-        std::vector<int64_t> ids = {tokenizer->bos_id()};
-        for (int64_t id : tokenizer->encode(text)) ids.push_back(id);
+        std::vector<int64_t> ids;
+        if (chat) {
+          ids = peft::chat_prompt(*chat_format, text);
+        } else {
+          ids = {tokenizer->bos_id()};
+          for (int64_t id : tokenizer->encode(text)) ids.push_back(id);
+        }
         batch.push_back(ids);
       }
-      generation.eos_id = tokenizer->eos_id();
+      generation.eos_id = chat ? chat_format->end_of_turn_id() : tokenizer->eos_id();
       auto* causal = dynamic_cast<peft::CausalLM*>(model.get());
       peft::check(causal != nullptr, "--prompt: generation needs a causal LM of a family the tool knows; " +
                                          model->description() + " is not one (--data measures its loss)");
@@ -257,8 +282,9 @@ int main(int argc, char** argv) {
       numbers["outputs"] = nlohmann::json::array();
       for (size_t i = 0; i < batch.size(); ++i) {
         auto& tokens = generated[i];
-        if (!tokens.empty() && tokens.back() == tokenizer->eos_id()) tokens.pop_back();
-        std::vector<int64_t> all(batch[i].begin() + 1, batch[i].end());
+        if (!tokens.empty() && tokens.back() == generation.eos_id) tokens.pop_back();
+        // A chat reply is printed alone; a continuation after its prompt.
+        std::vector<int64_t> all(chat ? batch[i].end() : batch[i].begin() + 1, batch[i].end());
         all.insert(all.end(), tokens.begin(), tokens.end());
         std::printf("%s%s\n", i > 0 ? "\n" : "", tokenizer->decode(all).c_str());
         numbers["outputs"].push_back(tokenizer->decode(tokens));
@@ -273,7 +299,7 @@ int main(int argc, char** argv) {
                                          model->description() + " is not one");
       auto set = peft::load_generation_set(data_path);
       if (template_text.empty()) template_text = peft::default_generation_template(set);
-      generation.eos_id = tokenizer->eos_id();
+      generation.eos_id = chat ? chat_format->end_of_turn_id() : tokenizer->eos_id();
       if (icl_shots > 0) {
         // The demonstrations go before the template; an output ends where the next demonstration would begin.
         auto train = peft::load_generation_set(icl_from);
@@ -291,7 +317,8 @@ int main(int argc, char** argv) {
                         " exceeds the " + std::to_string(model->max_sequence_length()) +
                         " positions of the context; use fewer shots");
       }
-      auto report = peft::evaluate_generation(*causal, *tokenizer, set, template_text, stop, generation, batch_size);
+      auto report = peft::evaluate_generation(*causal, *tokenizer, set, template_text, stop, generation, batch_size,
+                                              chat ? chat_format.get() : nullptr);
       std::printf("%s\n", peft::format_report(report).c_str());
       double total_flops = 0.0;
       for (size_t i = 0; i < report.prompt_tokens.size(); ++i) {
@@ -308,6 +335,7 @@ int main(int argc, char** argv) {
                             {"exact_match", report.exact_match},
                             {"examples", report.outputs.size()}};
       numbers["generation"] = {{"template", template_text},
+                               {"chat_template", chat ? chat_format->name() : ""},
                                {"stop", stop},
                                {"max_new_tokens", generation.max_new_tokens},
                                {"temperature", generation.temperature},
@@ -327,7 +355,7 @@ int main(int argc, char** argv) {
     }
 
     int64_t length = std::min(max_length, model->max_sequence_length());
-    auto examples = peft::load_examples(data_path, *tokenizer, length);
+    auto examples = peft::load_examples(data_path, *tokenizer, length, {chat_format.get(), false, unavailable});
     if (icl_shots > 0) {
       auto train = peft::load_examples(icl_from, *tokenizer, length);
       auto demonstrations = peft::demonstration_tokens(train, draw(train.size()), *tokenizer);

@@ -166,7 +166,14 @@ void read_data(Section& section, DataOptions& data) {
   section.get("packing", data.packing);
   section.get("max_eval_examples", data.max_eval_examples);
   section.get_choice("task", data.task, {"language_modeling", "classification"});
+  if (section.has("chat_template")) section.get("chat_template", data.chat_template);
+  if (section.has("train_on")) section.get_choice("train_on", data.train_on, {"assistant", "all"});
   bool classification = data.task == "classification";
+  for (const char* key : {"chat_template", "train_on"}) {
+    if (classification && section.has(key)) {
+      section.fail(key, "applies to conversations (task: language_modeling), not to task: classification");
+    }
+  }
   for (const char* key : {"label_names", "template", "verbalizers"}) {
     if (!classification && section.has(key)) section.fail(key, "is only used with task: classification");
   }
@@ -177,6 +184,7 @@ void read_data(Section& section, DataOptions& data) {
   }
   section.finish();
   check_non_empty(section, "train", data.train);
+  if (section.has("chat_template")) check_non_empty(section, "chat_template", data.chat_template);
   if (data.max_length < 2) {
     section.fail("max_length",
                  "must be at least 2 (an input and a target token), got " + std::to_string(data.max_length));

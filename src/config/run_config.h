@@ -42,6 +42,10 @@ struct DataOptions {
   // Several examples per row up to max_length, each attending only to itself (data/packing.h): no padding.
   bool packing = false;
   int64_t max_eval_examples = 0;  // 0 = all
+  // Conversations ({"messages"}, data/chat.h): the template ("" = the model's own; a built-in name or a file)
+  // and where the loss goes: "assistant" turns only, or "all" tokens. Recorded only when given.
+  std::string chat_template;
+  std::string train_on = "assistant";
 };
 
 // The `peft` section: one method (a mapping with `method:`) or a composition (a list of such mappings,

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/json_depth.h"
+#include "data/chat.h"
 #include "data/generation.h"
 #include "io/tokenizer.h"
 
@@ -51,6 +52,51 @@ void truncate(Example& example, int64_t max_length) {
   }
 }
 
+// How many conversations truncation cut inside their first trained assistant turn.
+struct ChatCounts {
+  size_t conversations = 0, first_turn_cut = 0;
+};
+
+// A conversation record: {"messages"}, or {"prompt", "completion"} as lists of messages.
+void conversation_to_example(const nlohmann::json& record, const ChatOptions& chat, int64_t max_length,
+                             const std::string& where, Example& example, ChatCounts& counts) {
+  check(chat.format != nullptr,
+        where + ": a conversation needs a chat template, and " +
+            (chat.unavailable.empty() ? "the model has none (tokenizer_config.json \"chat_template\")"
+                                      : "the model's cannot be used: " + chat.unavailable) +
+            "; set data.chat_template to a template file or a built-in (simple, chatml)");
+  nlohmann::json messages;
+  size_t first_trained = 0;
+  if (record.contains("messages")) {
+    messages = record["messages"];
+    check_messages(messages, where);
+  } else {
+    const auto& prompt = record["prompt"];
+    const auto& completion = record["completion"];
+    check_messages(prompt, where + ": prompt");
+    check_messages(completion, where + ": completion");
+    messages = prompt;
+    messages.insert(messages.end(), completion.begin(), completion.end());
+    first_trained = prompt.size();
+  }
+  int64_t first_turn_end = -1;
+  try {
+    example = chat.format->example(messages, chat.all_tokens, first_trained, &first_turn_end);
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  ++counts.conversations;
+  if (first_turn_end > max_length) ++counts.first_turn_cut;
+  truncate(example, max_length);
+}
+
+bool is_conversation(const nlohmann::json& record) {
+  if (record.contains("messages")) return true;
+  auto prompt = record.find("prompt");
+  auto completion = record.find("completion");
+  return prompt != record.end() && completion != record.end() && prompt->is_array() && completion->is_array();
+}
+
 // One record: {"prompt", "completion"} (preferred when both are strings, as TRL does) or {"text"}.
 // Returns false when the record has neither form.
 bool record_to_example(const nlohmann::json& record, const Tokenizer& tokenizer, int64_t max_length, Example& example) {
@@ -82,37 +128,45 @@ bool record_to_example(const nlohmann::json& record, const Tokenizer& tokenizer,
   return true;
 }
 
-const char* kExpectedRecord = "expected a \"text\" string or \"prompt\" and \"completion\" strings";
+const char* kExpectedRecord =
+    "expected a \"text\" string, \"prompt\" and \"completion\" strings (or lists of messages) or \"messages\"";
+
+// Any record form: `where` names it (file:line) in errors.
+Example load_record(const nlohmann::json& record, const Tokenizer& tokenizer, int64_t max_length,
+                    const ChatOptions& chat, const std::string& where, ChatCounts& counts) {
+  Example example;
+  if (record.is_object() && is_conversation(record)) {
+    conversation_to_example(record, chat, max_length, where, example, counts);
+  } else {
+    check(record_to_example(record, tokenizer, max_length, example), where + ": " + kExpectedRecord);
+  }
+  return example;
+}
 
 std::vector<Example> load_json_lines(const std::string& path, const std::string& contents, const Tokenizer& tokenizer,
-                                     int64_t max_length) {
+                                     int64_t max_length, const ChatOptions& chat, ChatCounts& counts) {
   std::vector<Example> examples;
   std::istringstream lines(contents);
   std::string line;
   for (int64_t number = 1; std::getline(lines, line); ++number) {
     if (is_blank(line)) continue;
-    nlohmann::json record = parse_json(line, path + ":" + std::to_string(number));
-    Example example;
-    check(record_to_example(record, tokenizer, max_length, example),
-          path + ":" + std::to_string(number) + ": " + kExpectedRecord);
-    examples.push_back(std::move(example));
+    std::string where = path + ":" + std::to_string(number);
+    examples.push_back(load_record(parse_json(line, where), tokenizer, max_length, chat, where, counts));
   }
   return examples;
 }
 
 // A .json file is either JSON Lines or one array of records (the two layouts HF's "json" loader reads).
 std::vector<Example> load_json(const std::string& path, const std::string& contents, const Tokenizer& tokenizer,
-                               int64_t max_length) {
+                               int64_t max_length, const ChatOptions& chat, ChatCounts& counts) {
   size_t first = contents.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || contents[first] != '[')
-    return load_json_lines(path, contents, tokenizer, max_length);
+    return load_json_lines(path, contents, tokenizer, max_length, chat, counts);
   nlohmann::json records = parse_json(contents, path);
   std::vector<Example> examples;
   for (size_t i = 0; i < records.size(); ++i) {
-    Example example;
-    check(record_to_example(records[i], tokenizer, max_length, example),
-          path + ": record " + std::to_string(i) + " of the array: " + kExpectedRecord);
-    examples.push_back(std::move(example));
+    std::string where = path + ": record " + std::to_string(i) + " of the array";
+    examples.push_back(load_record(records[i], tokenizer, max_length, chat, where, counts));
   }
   return examples;
 }
@@ -158,7 +212,8 @@ std::vector<Example> load_generation_examples(const std::string& path, const Tok
 
 }  // namespace
 
-std::vector<Example> load_examples(const std::string& path, const Tokenizer& tokenizer, int64_t max_length) {
+std::vector<Example> load_examples(const std::string& path, const Tokenizer& tokenizer, int64_t max_length,
+                                   const ChatOptions& chat) {
   check(max_length >= 2, "max_length must be at least 2 to load " + path + " (got " + std::to_string(max_length) + ")");
   std::error_code error;
   check(fs::exists(path, error), "data file not found: " + path);
@@ -166,12 +221,13 @@ std::vector<Example> load_examples(const std::string& path, const Tokenizer& tok
   check(extension == ".jsonl" || extension == ".json" || extension == ".txt" || extension == ".csv",
         "unsupported data file " + path + ": expected a .jsonl, .json, .txt or .csv (E2E NLG) file");
   std::vector<Example> examples;
+  ChatCounts counts;
   if (extension == ".csv")
     examples = load_generation_examples(path, tokenizer, max_length);
   else if (extension == ".jsonl")
-    examples = load_json_lines(path, read_file(path), tokenizer, max_length);
+    examples = load_json_lines(path, read_file(path), tokenizer, max_length, chat, counts);
   else if (extension == ".json")
-    examples = load_json(path, read_file(path), tokenizer, max_length);
+    examples = load_json(path, read_file(path), tokenizer, max_length, chat, counts);
   else
     examples = load_text(read_file(path), tokenizer, max_length);
   check(!examples.empty(), path + ": no examples (empty data set)");
@@ -184,6 +240,12 @@ std::vector<Example> load_examples(const std::string& path, const Tokenizer& tok
   if (unscored > 0)
     spdlog::warn("{}: {} of {} examples have no scored tokens after truncation to max_length {}", path, unscored,
                  examples.size(), max_length);
+  if (counts.first_turn_cut > 0)
+    spdlog::warn("{}: max_length {} cuts {} of {} conversations inside their first trained assistant turn", path,
+                 max_length, counts.first_turn_cut, counts.conversations);
+  if (counts.conversations > 0)
+    spdlog::info("{}: {} conversations rendered with the chat template {}", path, counts.conversations,
+                 chat.format->name());
   return examples;
 }
 

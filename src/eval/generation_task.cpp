@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "data/chat.h"
 #include "io/tokenizer.h"
 #include "models/causal_lm.h"
 
@@ -10,15 +11,21 @@ namespace peft {
 
 GenerationReport evaluate_generation(CausalLM& model, const Tokenizer& tokenizer, const GenerationSet& set,
                                      const std::string& template_text, const std::vector<std::string>& stop,
-                                     const GenerationOptions& options, int64_t batch_size) {
+                                     const GenerationOptions& options, int64_t batch_size, const ChatFormat* chat) {
   GenerationReport report;
   std::vector<std::vector<std::string>> references;
   for (size_t start = 0; start < set.examples.size(); start += static_cast<size_t>(batch_size)) {
     size_t end = std::min(set.examples.size(), start + static_cast<size_t>(batch_size));
     std::vector<std::vector<int64_t>> prompts;
     for (size_t i = start; i < end; ++i) {
-      std::vector<int64_t> ids = {tokenizer.bos_id()};
-      for (int64_t id : tokenizer.encode(generation_prompt(template_text, set.examples[i]))) ids.push_back(id);
+      std::string prompt = generation_prompt(template_text, set.examples[i]);
+      std::vector<int64_t> ids;
+      if (chat) {
+        ids = chat_prompt(*chat, prompt);
+      } else {
+        ids = {tokenizer.bos_id()};
+        for (int64_t id : tokenizer.encode(prompt)) ids.push_back(id);
+      }
       // The prompt's end is what the continuation depends on: keep it when the context is short.
       int64_t room = model.max_sequence_length() - options.max_new_tokens;
       if (room > 1 && static_cast<int64_t>(ids.size()) > room) ids.erase(ids.begin() + 1, ids.end() - (room - 1));

@@ -12,6 +12,7 @@
 namespace peft {
 
 class CausalLM;
+class ChatFormat;
 class Tokenizer;
 
 struct GenerationReport {
@@ -23,9 +24,12 @@ struct GenerationReport {
   double exact_match = 0.0;
 };
 
+// With `chat`, each filled-in template is a user turn rendered with the chat template's generation prompt (no BOS
+// added: the template writes it); options.eos_id should then be the template's end of turn.
 GenerationReport evaluate_generation(CausalLM& model, const Tokenizer& tokenizer, const GenerationSet& set,
                                      const std::string& template_text, const std::vector<std::string>& stop,
-                                     const GenerationOptions& options, int64_t batch_size);
+                                     const GenerationOptions& options, int64_t batch_size,
+                                     const ChatFormat* chat = nullptr);
 
 // One line: "BLEU 12.34 (58.1/20.3/8.2/3.1, BP 0.912) | ROUGE-L 0.3456 | exact match 0.0000 (630 examples)".
 std::string format_report(const GenerationReport& report);

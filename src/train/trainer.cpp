@@ -16,6 +16,7 @@
 #include "core/process_memory.h"
 #include "core/strings.h"
 #include "data/batch.h"
+#include "data/chat.h"
 #include "data/encoder_inputs.h"
 #include "data/packing.h"
 #include "data/verbalizer.h"
@@ -185,9 +186,14 @@ void Trainer::setup() {
   if (config_.data.task == "classification") {
     load_classification_data(max_length);
   } else {
-    train_examples_ = load_examples(config_.data.train, *tokenizer_, max_length);
+    // The model's chat template (or data.chat_template) renders conversation records.
+    std::string unavailable;
+    chat_ = load_chat_format(config_.data.chat_template, tokenizer_config_directory(tokenizer_path), *tokenizer_,
+                             unavailable);
+    ChatOptions chat{chat_.get(), config_.data.train_on == "all", unavailable};
+    train_examples_ = load_examples(config_.data.train, *tokenizer_, max_length, chat);
     if (!config_.data.eval.empty()) {
-      eval_examples_ = load_examples(config_.data.eval, *tokenizer_, max_length);
+      eval_examples_ = load_examples(config_.data.eval, *tokenizer_, max_length, chat);
       if (config_.data.max_eval_examples > 0 &&
           static_cast<int64_t>(eval_examples_.size()) > config_.data.max_eval_examples) {
         eval_examples_.resize(static_cast<size_t>(config_.data.max_eval_examples));

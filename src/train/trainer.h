@@ -101,6 +101,7 @@ class Trainer {
   ScriptModel* script_ = nullptr;             // model_ as a TorchScript module of unknown architecture, or null
   bool head_classifies_ = false;              // classification by a head's class logits (else rank classification)
   std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ChatFormat> chat_;  // null when neither the model nor data.chat_template gives a template
   std::unique_ptr<Method> method_;
   std::vector<Example> train_examples_, eval_examples_;
   std::unique_ptr<ClassificationSet> train_set_, eval_set_;  // classification tasks

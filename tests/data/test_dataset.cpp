@@ -186,9 +186,10 @@ TEST(Dataset, JsonArrayFilesAreRead) {
   // A .json file holding JSON Lines is read as such.
   examples = load_examples(write_text(dir + "/b.json", "{\"text\": \"x\"}\n{\"text\": \"y\"}\n"), tokenizer, 64);
   EXPECT_EQ(examples.size(), 2u);
-  EXPECT_EQ(
-      error_of(write_text(dir + "/c.json", R"([{"text": "x"}, {"text": 1}])"), tokenizer),
-      dir + "/c.json: record 1 of the array: expected a \"text\" string or \"prompt\" and \"completion\" strings");
+  EXPECT_EQ(error_of(write_text(dir + "/c.json", R"([{"text": "x"}, {"text": 1}])"), tokenizer),
+            dir +
+                "/c.json: record 1 of the array: expected a \"text\" string, \"prompt\" and \"completion\" strings (or "
+                "lists of messages) or \"messages\"");
   EXPECT_EQ(
       error_of(write_text(dir + "/d.json", "[{\"text\": \"x\"},"), tokenizer).rfind(dir + "/d.json: invalid JSON: ", 0),
       0u);
@@ -220,7 +221,8 @@ TEST(Dataset, MalformedJsonNamesTheLine) {
 TEST(Dataset, RecordsWithoutTheExpectedStringsAreErrors) {
   ByteTokenizer tokenizer;
   std::string dir = temp_dir("data");
-  const std::string expected = ": expected a \"text\" string or \"prompt\" and \"completion\" strings";
+  const std::string expected =
+      ": expected a \"text\" string, \"prompt\" and \"completion\" strings (or lists of messages) or \"messages\"";
   int index = 0;
   for (std::string bad : {R"({"content": "x"})", R"({"text": 5})", R"({"text": null})", R"({"prompt": "p"})",
                           R"({"prompt": "p", "completion": 3})", R"({"completion": "c"})", R"(["text", "x"])",
