@@ -10,12 +10,14 @@ conversation with an assistant turn that the template accepts: the rendered conv
 end-of-turn marker and the [begin, end) byte spans of the assistant turns that take the loss.
 
 The rule, as README "Conversations and chat templates" states it, implemented here from that text:
-  * end of turn: render [user "Hello", assistant "Hi"] and [user "Hello"] with the generation prompt; the text
-    after the reply, stripped of whitespace, is the marker (EOS text when empty);
+  * end of turn: render [user "Hello", assistant "Hi"] and [user, assistant, user "Again"]; the text after the reply
+    that both share (cut back to a whitespace or '>' when they part inside a token), stripped of whitespace, is
+    the marker (EOS text when empty);
   * a template with {% generation %} blocks: the blocks are the spans;
   * otherwise, for assistant message i: if the whole rendering starts with messages[:i] rendered with the
     generation prompt, the span starts where that prompt ends; else it starts where the message's stripped content
-    is first found at or after the previous span's end; the span ends after the first end-of-turn marker at or
+    is first found after both the previous span's end and the text that messages[:i] rendered alone shares with
+    the whole; the span ends after the first end-of-turn marker at or
     after its start.
 """
 import json
@@ -71,10 +73,21 @@ def render(env, source, tokens, messages, add_generation_prompt):
 
 def end_of_turn(env, source, tokens):
     user = {"role": "user", "content": "Hello"}
-    prompt = render(env, source, tokens, [user], True)["text"]
-    turn = render(env, source, tokens, [user, {"role": "assistant", "content": "Hi"}], False)["text"]
-    assert turn.startswith(prompt)
-    after = turn[turn.rindex("Hi") + 2:].strip(" \t\r\n")
+    assistant = {"role": "assistant", "content": "Hi"}
+    turn = render(env, source, tokens, [user, assistant], False)["text"]
+    try:
+        longer = render(env, source, tokens, [user, assistant, {"role": "user", "content": "Again"}], False)["text"]
+    except Rejected:
+        longer = turn
+    after = turn[turn.rindex("Hi") + 2:]
+    following = longer[longer.index("Hi") + 2:]
+    shared = 0
+    while shared < len(after) and shared < len(following) and after[shared] == following[shared]:
+        shared += 1
+    if shared < len(after):  # parted inside a token: back to a whitespace or '>' boundary
+        while shared > 0 and not after[shared - 1].isspace() and after[shared - 1] != ">":
+            shared -= 1
+    after = after[:shared].strip(" \t\r\n")
     return after if after else tokens.get("eos_token", "")
 
 
@@ -92,8 +105,13 @@ def assistant_spans(env, source, tokens, messages, marker):
         if len(prompt) >= cursor and text.startswith(prompt):
             begin = len(prompt)
         else:
+            before = render(env, source, tokens, messages[:i], False)["text"]
+            start = 0
+            while start < len(before) and start < len(text) and before[start] == text[start]:
+                start += 1
             content = (message.get("content") or "").strip(" \t\r\n")
-            begin = text.find(content, cursor)
+            assert content, "empty content in a rewritten turn"
+            begin = text.find(content, max(cursor, start))
             assert begin >= 0, "content not found"
         end = text.find(marker, begin)
         assert end >= 0, "no end-of-turn marker"

@@ -1,6 +1,7 @@
 #include "data/chat.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -85,7 +86,7 @@ std::unique_ptr<ChatFormat> load_chat_format(const std::string& setting, const s
   if (!setting.empty()) return ChatFormat::load(setting, model_dir, tokenizer);
   try {
     return ChatFormat::load(setting, model_dir, tokenizer);
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // the model's template is only needed for conversations
     unavailable = e.what();
     return nullptr;
   }
@@ -182,26 +183,43 @@ std::string ChatFormat::render(const nlohmann::json& messages, bool add_generati
   return template_->render(variables(messages, add_generation_prompt), {date_}).text;
 }
 
-// The marker after an assistant's content: render one exchange and take what follows the reply, up to trailing
-// whitespace around it ("B<|im_end|>\n" gives "<|im_end|>"). A template that writes nothing there ends turns with EOS.
+// The marker after an assistant's content: what follows the reply both in [user, assistant] and in [user,
+// assistant, user], trimmed ("<|im_end|>\n" and "<|im_end|>\n<|im_start|>user" give "<|im_end|>"), so that a
+// closing trailer (Phi-3's final EOS) is not taken for it. A template that writes nothing there ends turns with EOS.
 void ChatFormat::find_end_of_turn() {
   const std::string reply = "Hi";
   nlohmann::json user = {{"role", "user"}, {"content", "Hello"}};
-  nlohmann::json exchange = nlohmann::json::array({user, {{"role", "assistant"}, {"content", reply}}});
-  std::string prompt, turn;
+  nlohmann::json assistant = {{"role", "assistant"}, {"content", reply}};
+  std::string turn, longer;
   try {
-    prompt = render(nlohmann::json::array({user}), true);
-    turn = render(exchange, false);
+    turn = render(nlohmann::json::array({user, assistant}), false);
   } catch (const Error& e) {
     throw Error(name_ + " cannot render a user/assistant exchange: " + e.what());
   }
-  size_t at = turn.rfind(reply);
-  check(turn.compare(0, prompt.size(), prompt) == 0 && at != std::string::npos && at >= prompt.size(),
-        name_ + ": a rendered user/assistant exchange does not start with the user turn's generation prompt");
-  std::string after = turn.substr(at + reply.size());
+  try {
+    longer = render(nlohmann::json::array({user, assistant, {{"role", "user"}, {"content", "Again"}}}), false);
+  } catch (const Error&) {
+    longer = turn;  // a template that refuses a third turn: the exchange alone
+  }
+  size_t at = turn.rfind(reply), at_longer = longer.find(reply);
+  check(at != std::string::npos && at_longer != std::string::npos,
+        name_ + ": the assistant's reply does not appear in a rendered exchange");
+  // What follows the reply in both renders; cut back to a whitespace or '>' boundary when they part inside a
+  // token ("<|end|>\n</s>" and "<|end|>\n<|user|>" share "<|end|>\n<").
+  std::string after = turn.substr(at + reply.size()), next = longer.substr(at_longer + reply.size());
+  size_t shared = 0;
+  while (shared < after.size() && shared < next.size() && after[shared] == next[shared]) ++shared;
+  if (shared < after.size()) {
+    while (shared > 0 && !std::isspace(static_cast<unsigned char>(after[shared - 1])) && after[shared - 1] != '>')
+      --shared;
+  }
+  after.resize(shared);
   size_t first = after.find_first_not_of(" \t\r\n");
   size_t last = after.find_last_not_of(" \t\r\n");
   end_of_turn_ = first == std::string::npos ? eos_text_ : after.substr(first, last - first + 1);
+  check(!end_of_turn_.empty(), name_ +
+                                   ": an assistant turn ends with no marker and the tokenizer has no EOS text, "
+                                   "so the loss cannot include the end of a turn");
 }
 
 int64_t ChatFormat::end_of_turn_id() const {
@@ -232,13 +250,21 @@ ChatFormat::Rendered ChatFormat::render_turns(const nlohmann::json& messages) co
     if (prompt.size() >= cursor && text.compare(0, prompt.size(), prompt) == 0) {
       begin = prompt.size();
     } else {
-      // The template renders this turn differently once later turns follow: find its content instead.
+      // The template renders this turn differently once later turns follow: find its content instead, after all
+      // that the conversation before it renders to (so never inside the user's turn).
+      std::string before =
+          render(nlohmann::json(std::vector<nlohmann::json>(messages.begin(), messages.begin() + i)), false);
+      size_t from = 0;
+      while (from < before.size() && from < text.size() && before[from] == text[from]) ++from;
       std::string content =
           messages[i].value("content", nlohmann::json("")).is_string() ? messages[i]["content"].get<std::string>() : "";
       size_t first = content.find_first_not_of(" \t\r\n");
       size_t last = content.find_last_not_of(" \t\r\n");
       content = first == std::string::npos ? "" : content.substr(first, last - first + 1);
-      begin = text.find(content, cursor);
+      check(!content.empty(), name_ + ": assistant message " + std::to_string(i) +
+                                  " is empty and the template renders it differently once later turns follow, so "
+                                  "its place in the conversation is unknown");
+      begin = text.find(content, std::max(cursor, from));
       check(begin != std::string::npos,
             name_ + ": cannot find assistant message " + std::to_string(i) + " in the rendered conversation");
     }

@@ -127,6 +127,44 @@ TEST(ChatFormat, ATemplateThatRewritesEarlierTurnsStillFindsThem) {
             (std::vector<std::string>{"Hi there.<|end|>", "<think></think>Goodbye!<|end|>"}));
 }
 
+TEST(ChatFormat, AClosingTrailerIsNotTakenForTheEndOfTurn) {
+  // Like Phi-3's: EOS closes the whole conversation when no generation prompt follows.
+  ByteTokenizer tokenizer;
+  ChatFormat format(
+      "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}"
+      "{% if add_generation_prompt %}<|assistant|>\n{% else %}{{ eos_token }}{% endif %}",
+      "trailer", "<s>", "</s>", tokenizer);
+  EXPECT_EQ(format.end_of_turn(), "<|end|>");
+  Example example = format.example(conversation(), false);
+  EXPECT_EQ(scored_runs(example, tokenizer), (std::vector<std::string>{"Hi there.<|end|>", "Goodbye!<|end|>"}));
+}
+
+TEST(ChatFormat, AGenerationPromptThatOpensAThinkBlockIsServed) {
+  // Like QwQ's and DeepSeek-R1's: the generation prompt adds "<think>\n", rendered turns do not have it, and the
+  // user may say what the assistant answers: the turn is looked for after the user's turn only.
+  ByteTokenizer tokenizer;
+  ChatFormat format(
+      "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}"
+      "{% if add_generation_prompt %}<|assistant|><think>\n{% endif %}",
+      "thinking", "<s>", "</s>", tokenizer);
+  EXPECT_EQ(format.end_of_turn(), "<|end|>");
+  json echo = json::array({{{"role", "user"}, {"content", "Say OK"}},
+                           {{"role", "assistant"}, {"content", "OK"}},
+                           {{"role", "user"}, {"content", "OK?"}},
+                           {{"role", "assistant"}, {"content", "OK"}}});
+  Example example = format.example(echo, false);
+  EXPECT_EQ(scored_runs(example, tokenizer), (std::vector<std::string>{"OK<|end|>", "OK<|end|>"}));
+  auto rendered = format.render_turns(echo);
+  ASSERT_EQ(rendered.assistant.size(), 2u);
+  EXPECT_EQ(rendered.text.substr(rendered.assistant[0].first - 13, 13), "<|assistant|>");
+  EXPECT_EQ(rendered.text.substr(rendered.assistant[1].first - 13, 13), "<|assistant|>");
+  std::string empty = error_of([&] {
+    format.example(json::array({{{"role", "user"}, {"content", "x"}}, {{"role", "assistant"}, {"content", ""}}}),
+                   false);
+  });
+  EXPECT_NE(empty.find("assistant message 1 is empty"), std::string::npos) << empty;
+}
+
 TEST(ChatFormat, PromptCompletionMessagesTrainOnTheCompletionOnly) {
   ByteTokenizer tokenizer;
   auto format = ChatFormat::load("simple", "", tokenizer);
@@ -237,7 +275,7 @@ TEST(ChatFormat, RealSentencePieceTokenizerWithTheSimpleTemplate) {
 }
 
 // The real Llama 3, Gemma and Qwen3 templates and the built-ins, against Python's jinja2 and the same span rule
-// written independently (scripts/reference/make_chat_mask_fixtures.py): byte-identical renderings, the same
+// re-implemented in Python (scripts/reference/make_chat_mask_fixtures.py): byte-identical renderings, the same
 // end-of-turn marker and the same assistant spans.
 TEST(ChatFormat, AssistantSpansMatchTheReference) {
   ByteTokenizer tokenizer;
