@@ -131,6 +131,10 @@ std::unique_ptr<ChatFormat> ChatFormat::load(const std::string& setting, const s
   std::string eos = token_text(config, "eos_token", "</s>", config_path);
 
   if (setting.empty()) {
+    // Recent transformers save the template beside the config as chat_template.jinja, and prefer that file.
+    std::string jinja_path = (fs::path(model_dir) / "chat_template.jinja").string();
+    if (!model_dir.empty() && fs::is_regular_file(jinja_path, error))
+      return std::make_unique<ChatFormat>(read_text(jinja_path, "chat template"), jinja_path, bos, eos, tokenizer);
     if (!has_config || !config.contains("chat_template")) return nullptr;
     return std::make_unique<ChatFormat>(config_template(config, config_path), config_path + " chat_template", bos, eos,
                                         tokenizer);

@@ -31,8 +31,9 @@ const std::vector<std::string>& builtin_chat_templates();
 
 class ChatFormat {
  public:
-  // `setting` is data.chat_template: "" (the model's own), a built-in name, or a template file. `model_dir` is
-  // where tokenizer_config.json (template, bos and eos text) is looked for. Returns null for "" when the model
+  // `setting` is data.chat_template: "" (the model's own: chat_template.jinja, else tokenizer_config.json's
+  // "chat_template"), a built-in name, or a template file. `model_dir` is where those files, and the bos and eos
+  // text of tokenizer_config.json, are looked for. Returns null for "" when the model
   // has no template. Throws peft::Error naming a missing file or the template line that does not parse.
   static std::unique_ptr<ChatFormat> load(const std::string& setting, const std::string& model_dir,
                                           const Tokenizer& tokenizer);

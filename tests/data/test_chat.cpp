@@ -256,6 +256,18 @@ TEST(ChatFormat, ModelTemplateAndTokensComeFromTokenizerConfig) {
   EXPECT_EQ(format->end_of_turn_id(), tokenizer.eos_id());
 }
 
+TEST(ChatFormat, ChatTemplateJinjaBesideTheConfigIsPreferred) {
+  ByteTokenizer tokenizer;
+  std::string dir = temp_dir("chat-template-jinja");
+  write_text(dir + "/tokenizer_config.json",
+             json{{"eos_token", "<E>"}, {"chat_template", "{% for m in messages %}old{% endfor %}"}}.dump());
+  write_text(dir + "/chat_template.jinja", "{% for m in messages %}[{{ m.content }}]{{ eos_token }}{% endfor %}");
+  auto format = ChatFormat::load("", dir, tokenizer);
+  ASSERT_NE(format, nullptr);
+  EXPECT_EQ(format->render(json::array({{{"role", "user"}, {"content", "a"}}}), false), "[a]<E>");
+  EXPECT_EQ(format->name(), dir + "/chat_template.jinja");
+}
+
 TEST(ChatFormat, RealSentencePieceTokenizerWithTheSimpleTemplate) {
   auto path = peft::test::stories_tokenizer();
   if (!path) GTEST_SKIP() << "stories260K tokenizer.model not found";
