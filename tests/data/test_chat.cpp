@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/byte_tokenizer.h"
 #include "data/chat.h"
 #include "data/dataset.h"
 #include "io/tokenizer.h"
@@ -20,24 +21,7 @@ using peft::test::write_text;
 
 namespace {
 
-// One id per byte (ids 3..258); BOS 1 and EOS 2 only as special-token text.
-class ByteTokenizer : public Tokenizer {
- public:
-  std::vector<int64_t> encode(const std::string& text) const override {
-    std::vector<int64_t> ids;
-    for (unsigned char c : text) ids.push_back(c + 3);
-    return ids;
-  }
-  std::string decode(const std::vector<int64_t>& ids) const override {
-    std::string text;
-    for (int64_t id : ids) {
-      if (id == 2) text += "</s>";
-      if (id >= 3) text.push_back(static_cast<char>(id - 3));
-    }
-    return text;
-  }
-  int64_t vocab_size() const override { return 259; }
-};
+using peft::test::ByteTokenizer;
 
 json conversation() {
   return json::array({{{"role", "system"}, {"content", "Be brief."}},

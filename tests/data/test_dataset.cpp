@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "data/byte_tokenizer.h"
 #include "data/dataset.h"
 #include "io/tokenizer.h"
 #include "test_util.h"
@@ -24,22 +25,7 @@ namespace {
   auto var##_owner = load_tokenizer(*var##_path, 1, 2);                     \
   const Tokenizer& var = *var##_owner
 
-// One id per byte (ids 3..258), for the tests about file handling that need no real vocabulary.
-class ByteTokenizer : public Tokenizer {
- public:
-  std::vector<int64_t> encode(const std::string& text) const override {
-    std::vector<int64_t> ids;
-    for (unsigned char c : text) ids.push_back(c + 3);
-    return ids;
-  }
-  std::string decode(const std::vector<int64_t>& ids) const override {
-    std::string text;
-    for (int64_t id : ids)
-      if (id >= 3) text.push_back(static_cast<char>(id - 3));
-    return text;
-  }
-  int64_t vocab_size() const override { return 259; }
-};
+using peft::test::ByteTokenizer;
 
 std::vector<int64_t> concat(std::initializer_list<std::vector<int64_t>> parts) {
   std::vector<int64_t> all;
