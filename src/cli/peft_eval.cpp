@@ -13,6 +13,7 @@
 // trained with (its run_config.yaml), then to the built-in defaults.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--top-p", generation.top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
   app.add_option("--top-k", generation.top_k, "sample from the k most likely tokens (0 = all)");
   app.add_option("--seed", generation.seed, "sampling seed");
+  bool no_kv_cache = false;
+  app.add_flag("--no-kv-cache", no_kv_cache,
+               "generate by re-running the whole sequence for every token (the slow reference path)");
   app.add_option("--device", device, "auto | cpu | cuda | cuda:N");
   app.add_option("--dtype", dtype, "float32 | bfloat16 | float16");
   app.add_option("--threads", threads, "intra-op threads (0 = all cores)");
@@ -117,6 +121,7 @@ int main(int argc, char** argv) {
                  "custom TorchScript base: what forward returns, logits | loss (default: the adapter's)")
       ->check(CLI::IsMember({"logits", "loss"}));
   CLI11_PARSE(app, argc, argv);
+  generation.kv_cache = !no_kv_cache;
 
   return peft::run_main([&] {
     peft::check(!data_path.empty() || !prompt.empty(), "give --data FILE to measure loss or --prompt TEXT to generate");
@@ -278,7 +283,16 @@ int main(int argc, char** argv) {
       auto* causal = dynamic_cast<peft::CausalLM*>(model.get());
       peft::check(causal != nullptr, "--prompt: generation needs a causal LM of a family the tool knows; " +
                                          model->description() + " is not one (--data measures its loss)");
+      auto started = std::chrono::steady_clock::now();
       auto generated = peft::generate_batch(*causal, batch, generation);
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      size_t new_tokens = 0;
+      for (const auto& tokens : generated) new_tokens += tokens.size();
+      std::fprintf(stderr, "generated %zu token(s) in %.3f s (%.0f tokens/s%s)\n", new_tokens, seconds,
+                   seconds > 0 ? static_cast<double>(new_tokens) / seconds : 0.0,
+                   generation.kv_cache && causal->supports_kv_cache() ? ", KV cache" : ", no KV cache");
+      numbers["generation_seconds"] = seconds;
+      numbers["generated_tokens"] = new_tokens;
       numbers["outputs"] = nlohmann::json::array();
       for (size_t i = 0; i < batch.size(); ++i) {
         auto& tokens = generated[i];

@@ -161,6 +161,7 @@ void read_model(Section& section, ModelOptions& model) {
 void read_data(Section& section, DataOptions& data) {
   section.require("train", data.train);
   section.get("eval", data.eval);
+  data.max_length_given = section.has("max_length");
   section.get("max_length", data.max_length);
   section.get("shuffle", data.shuffle);
   section.get("packing", data.packing);

@@ -38,6 +38,7 @@ struct DataOptions {
   std::string template_text;             // key `template`; default "{text}\nAnswer:"
   std::vector<std::string> verbalizers;  // one per label; default " " + label name
   int64_t max_length = 512;              // tokens per example (truncation) and window length for .txt
+  bool max_length_given = false;  // false: the trainer fits the default to the model's context (virtual tokens aside)
   bool shuffle = true;
   // Several examples per row up to max_length, each attending only to itself (data/packing.h): no padding.
   bool packing = false;

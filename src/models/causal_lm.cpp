@@ -22,6 +22,10 @@ torch::Tensor CausalLM::head_logits(const torch::Tensor& hidden) {
   return cap > 0 ? torch::tanh(logits / cap) * cap : logits;
 }
 
+torch::Tensor CausalLM::decode(const torch::Tensor&, const torch::Tensor&, KvCache&) {
+  throw Error("generation with a KV cache is not available for " + description());
+}
+
 BackboneStates CausalLM::backbone_states(const torch::Tensor&, const torch::Tensor&, const std::vector<int64_t>&) {
   no_side_network(config_);
 }

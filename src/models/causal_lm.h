@@ -14,6 +14,8 @@
 
 namespace peft {
 
+class KvCache;
+
 // What the frozen backbone computes for Ladder Side-Tuning to read: the input embeddings and the outputs of
 // chosen blocks.
 struct BackboneStates {
@@ -60,6 +62,13 @@ class CausalLM : public Transformer {
   // Final normalised hidden states (B, T, d) for input_ids (B, T) with attention_mask (B, T) (1 = token,
   // 0 = padding); positions of virtual tokens from an InputPrefix are already removed.
   virtual torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) = 0;
+
+  // Incremental decoding for generation: the final hidden states (B, T, d) of input_ids (B, T) (attention_mask
+  // (B, T), right-padded) after the positions `cache` holds, whose keys and values it appends. The first call, on
+  // an empty cache, is the prefill: an input prefix's virtual tokens and an attention prefix enter the cache there,
+  // once. A family (or a method) that cannot says so in supports_kv_cache(), and generation re-runs the sequence.
+  virtual bool supports_kv_cache() const { return false; }
+  virtual torch::Tensor decode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, KvCache& cache);
 
   // The output head: logits = hidden·Wᵀ. For tied models this is the embedding matrix.
   virtual Projection head() = 0;

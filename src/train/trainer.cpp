@@ -174,15 +174,23 @@ void Trainer::setup() {
     transformer->set_gradient_checkpointing(std::move(trainable));
   }
 
-  // Virtual tokens (prompt tuning) and prefix keys (prefix tuning) take positions before the real ones.
+  // Virtual tokens (prompt tuning) and prefix keys (prefix tuning) take positions before the real ones. A
+  // max_length the config gives must fit beside them; the default is fitted to what the model leaves.
   int64_t virtual_tokens = model_->virtual_tokens() + model_->prefix_positions();
-  check(virtual_tokens == 0 || config_.data.max_length <= model_->max_sequence_length(),
+  check(!config_.data.max_length_given || virtual_tokens == 0 ||
+            config_.data.max_length <= model_->max_sequence_length(),
         config_.source + ": data.max_length " + std::to_string(config_.data.max_length) + " + " +
             std::to_string(virtual_tokens) +
             " virtual or prefix positions exceed the model's max_position_embeddings " +
             std::to_string(model_config.max_position_embeddings) + "; set data.max_length to at most " +
             std::to_string(model_->max_sequence_length()));
   int64_t max_length = std::min(config_.data.max_length, model_->max_sequence_length());
+  if (!config_.data.max_length_given && max_length < config_.data.max_length) {
+    spdlog::info("data.max_length {} (the default {}, fitted to the model's {} positions{})", max_length,
+                 config_.data.max_length, model_config.max_position_embeddings,
+                 virtual_tokens ? " less " + std::to_string(virtual_tokens) + " virtual or prefix positions"
+                                : std::string());
+  }
   if (config_.data.task == "classification") {
     load_classification_data(max_length);
   } else {

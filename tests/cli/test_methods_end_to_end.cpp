@@ -106,6 +106,22 @@ TEST(SequenceMethodErrors, OneLineEach) {
                         "peft.modules_to_save: full fine-tuning trains every module already");
 }
 
+// Without data.max_length the default (512) is fitted to what the model leaves beside the virtual tokens, so a
+// prompt-tuning config that does not set it trains.
+TEST(SequenceMethods, DefaultMaxLengthFitsBesideVirtualTokens) {
+  std::string work = test::temp_dir("e2e-default-max-length");
+  std::string config = test::write_text(
+      work + "/run.yaml", "model: {path: " + model_dir() + ", device: cpu}\n" + "data: {train: " + data("train.txt") +
+                              "}\n" + "peft: {method: prompt_tuning, num_virtual_tokens: 20}\n" +
+                              "train: {max_steps: 1, batch_size: 1, eval_every: 0}\noutput: {dir: " + work + "/out}\n");
+  auto result = test::run_command(tool("peft-train") + " --config " + config);
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("data.max_length 492 (the default 512, fitted to the model's 512 positions less 20 "
+                               "virtual or prefix positions)"),
+            std::string::npos)
+      << result.output;
+}
+
 // SPoT through the tools: a transferred prompt starts where its source ended, peft-similarity ranks a library,
 // and a prompt of the wrong size is refused in one line.
 TEST(SpotEndToEnd, TransferRankAndRefuse) {

@@ -72,6 +72,28 @@ DecoderPass DecoderPositions::make_pass(const torch::Tensor& x, const torch::Ten
   return pass;
 }
 
+DecoderPass DecoderPositions::make_cached_pass(const torch::Tensor& x, const torch::Tensor& attention_mask,
+                                               KvCache& cache, int64_t prefix_length) {
+  auto queries = cache.begin_step(attention_mask, prefix_length);
+  int64_t max_position = cache.max_position();
+  int64_t batch = x.size(0), length = x.size(1);
+  auto flat = queries.reshape(-1);
+  auto angles = [&](RotaryTables& tables) -> RotaryAngles {
+    // Tables for twice the positions so far, so that they are not rebuilt at every step.
+    int64_t rows = std::min(std::max<int64_t>(2 * (max_position + 1), 64), config_.max_position_embeddings);
+    auto [cos, sin] = tables.get(std::max(rows, max_position + 1), max_position + 1, x.device(), x.scalar_type());
+    return {cos.index_select(0, flat).view({batch, 1, length, -1}),
+            sin.index_select(0, flat).view({batch, 1, length, -1})};
+  };
+  DecoderPass pass;
+  pass.full = angles(full_);
+  pass.sliding = sliding_ ? angles(*sliding_) : pass.full;
+  if (any_full(config_)) pass.full_mask = cache.mask(queries, 0);
+  if (any_sliding(config_)) pass.sliding_mask = cache.mask(queries, config_.sliding_window);
+  pass.cache = &cache;
+  return pass;
+}
+
 torch::Tensor decoder_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v, const DecoderPass& pass,
                                 const ModelConfig& config, AttentionPrefix* prefix, int64_t layer) {
   int64_t batch = q.size(0), length = q.size(2);
@@ -79,12 +101,13 @@ torch::Tensor decoder_attention(torch::Tensor q, torch::Tensor k, torch::Tensor 
   const auto& angles = pass.angles(sliding);
   q = apply_rotary(q, angles.cos, angles.sin);
   k = apply_rotary(k, angles.cos, angles.sin);
-  if (prefix) {
-    // Prefix keys join after the rotation: they carry no position.
+  if (prefix && (!pass.cache || pass.cache->empty())) {
+    // Prefix keys join after the rotation: they carry no position. A cache holds them from its prefill on.
     auto [prefix_k, prefix_v] = prefix->prefix(layer, batch);  // (B, n_kv, l, d_h)
     k = torch::cat({prefix_k.to(k.scalar_type()), k}, 2);
     v = torch::cat({prefix_v.to(v.scalar_type()), v}, 2);
   }
+  if (pass.cache) std::tie(k, v) = pass.cache->append(layer, k, v);
   int64_t n_rep = config.num_attention_heads / config.num_key_value_heads;
   k = repeat_kv(k, n_rep);
   v = repeat_kv(v, n_rep);
@@ -116,8 +139,8 @@ torch::Tensor DecoderAttentionImpl::forward(const torch::Tensor& x, const Decode
   auto k = k_proj(x).view({batch, length, -1, d_h});
   auto v = v_proj(x).view({batch, length, -1, d_h});
   if (q_norm) q = q_norm(q), k = k_norm(k);
-  auto context = decoder_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), pass, config, prefix,
-                                   layer);
+  auto context =
+      decoder_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), pass, config, prefix, layer);
   return o_proj(context);
 }
 
@@ -190,6 +213,27 @@ torch::Tensor DecoderForCausalLM::hidden_states(const torch::Tensor& input_ids, 
     x = run_block(
         x, [this, pass, i](const torch::Tensor& h) { return model->layers[i]->forward(h, pass, &hooks, int64_t(i)); });
   }
+  return drop_virtual_tokens(model->norm(x), virtual_tokens);
+}
+
+torch::Tensor DecoderForCausalLM::decode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                         KvCache& cache) {
+  check(!hooks.stack, "a KV cache cannot serve a model whose block stack a method replaces (Ladder Side-Tuning)");
+  auto x = model->embed_tokens(input_ids);
+  auto mask = attention_mask;
+  int64_t virtual_tokens = 0, prefix_length = 0;
+  if (cache.empty()) {  // the prefill: the input prefix and the attention prefix enter the cache here, once
+    auto prefixed = prepend_input_prefix(x, attention_mask);
+    x = prefixed.x, mask = prefixed.attention_mask, virtual_tokens = prefixed.virtual_tokens;
+    prefix_length = hooks.attention_prefix ? hooks.attention_prefix->length() : 0;
+    check_sequence_length(x.size(1), virtual_tokens, prefix_length);
+  } else {
+    check_sequence_length(cache.max_position() + 1 + x.size(1), 0, 0);
+  }
+  x = scale_inputs(x);
+  auto pass = positions_.make_cached_pass(x, mask, cache, prefix_length);
+  for (size_t i = 0; i < model->layers.size(); ++i) x = model->layers[i]->forward(x, pass, &hooks, int64_t(i));
+  cache.end_step();
   return drop_virtual_tokens(model->norm(x), virtual_tokens);
 }
 

@@ -14,6 +14,7 @@
 
 #include "models/causal_lm.h"
 #include "models/decoder/rotary.h"
+#include "models/kv_cache.h"
 #include "models/layers.h"
 
 namespace peft {
@@ -36,10 +37,12 @@ struct RotaryAngles {
 };
 
 // What every block of one forward pass shares, for full-attention and for sliding layers: the rotary angles and
-// the additive float32 mask (B or 1, 1, T, P + T) over prefix + sequence keys.
+// the additive float32 mask (B or 1, 1, T, P + T) over prefix + sequence keys; with a KV cache (generation), the
+// cache the layers append to, the mask then covering every slot it holds.
 struct DecoderPass {
   RotaryAngles full, sliding;
   torch::Tensor full_mask, sliding_mask;
+  KvCache* cache = nullptr;
   const RotaryAngles& angles(bool sliding_layer) const { return sliding_layer ? sliding : full; }
   const torch::Tensor& mask(bool sliding_layer) const { return sliding_layer ? sliding_mask : full_mask; }
 };
@@ -51,6 +54,11 @@ class DecoderPositions {
   // The pass for x (B, T, d) under attention_mask (B, T), after `prefix_length` attention-prefix positions (the
   // caller has checked the length).
   DecoderPass make_pass(const torch::Tensor& x, const torch::Tensor& attention_mask, int64_t prefix_length);
+  // The pass of one generation step for x (B, T, d) under attention_mask (B, T), written to `cache`: a prefill
+  // (empty cache) takes positions from `prefix_length` on, with the attention prefix's slots first; a later step
+  // continues each row's positions.
+  DecoderPass make_cached_pass(const torch::Tensor& x, const torch::Tensor& attention_mask, KvCache& cache,
+                               int64_t prefix_length);
 
  private:
   ModelConfig config_;
@@ -59,8 +67,9 @@ class DecoderPositions {
 };
 
 // q (B, n_h, T, d_h), k and v (B, n_kv, T, d_h) after the family's projections (and q/k norms) -> context
-// (B, T, n_h·d_h): rotation by the layer's angles, prefix keys joined after it (never rotated), grouped-query heads
-// shared, softmax(q·kᵀ·scale, soft-capped, + mask)·v with the layer's mask.
+// (B, T, n_h·d_h): rotation by the layer's angles, prefix keys joined after it (never rotated; in a cached pass at
+// the prefill only), the pass's cache appended to, grouped-query heads shared, softmax(q·kᵀ·scale, soft-capped, +
+// mask)·v with the layer's mask.
 torch::Tensor decoder_attention(torch::Tensor q, torch::Tensor k, torch::Tensor v, const DecoderPass& pass,
                                 const ModelConfig& config, AttentionPrefix* prefix, int64_t layer);
 
@@ -97,8 +106,7 @@ torch::Tensor pre_norm_block(const torch::Tensor& x, RmsNorm& attention_norm, co
 // One decoder layer of a family: x + its sub-layers, calling `hooks` (may be null) at their sites as layer `index`.
 class DecoderLayer : public torch::nn::Module {
  public:
-  virtual torch::Tensor forward(const torch::Tensor& x, const DecoderPass& pass, ModelHooks* hooks,
-                                int64_t index) = 0;
+  virtual torch::Tensor forward(const torch::Tensor& x, const DecoderPass& pass, ModelHooks* hooks, int64_t index) = 0;
 };
 using DecoderLayerFactory =
     std::function<std::shared_ptr<DecoderLayer>(const ModelConfig&, int64_t index, const torch::TensorOptions&)>;
@@ -127,6 +135,8 @@ class DecoderForCausalLM : public CausalLM {
                      const DecoderLayerFactory& make_layer, Options family);
 
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) override;
+  bool supports_kv_cache() const override { return !hooks.stack; }
+  torch::Tensor decode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, KvCache& cache) override;
   Projection head() override { return lm_head; }
   void untie_head() override { lm_head = register_untied_head(lm_head); }
   torch::Tensor input_embeddings() override { return model->embed_tokens->weight; }

@@ -27,16 +27,17 @@ Gpt2AttentionImpl::Gpt2AttentionImpl(const ModelConfig& config, const torch::Ten
 }
 
 torch::Tensor Gpt2AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask, AttentionPrefix* prefix,
-                                         int64_t layer) {
+                                         int64_t layer, KvCache* cache) {
   int64_t batch = x.size(0), length = x.size(1), inner = num_heads * head_dim;
   auto qkv = c_attn(x).split(inner, -1);
   auto heads = [&](const torch::Tensor& t) { return t.view({batch, length, num_heads, head_dim}).transpose(1, 2); };
   auto q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);  // (B, n_h, T, d_h)
-  if (prefix) {
-    auto [prefix_k, prefix_v] = prefix->prefix(layer, batch);  // (B, n_h, l, d_h)
+  if (prefix && (!cache || cache->empty())) {                    // a cache holds the prefix from its prefill on
+    auto [prefix_k, prefix_v] = prefix->prefix(layer, batch);    // (B, n_h, l, d_h)
     k = torch::cat({prefix_k.to(k.scalar_type()), k}, 2);
     v = torch::cat({prefix_v.to(v.scalar_type()), v}, 2);
   }
+  if (cache) std::tie(k, v) = cache->append(layer, k, v);
   double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
   if (inverse_layer_scaling) scale /= static_cast<double>(layer + 1);
   auto context = scaled_attention(q, k, v, mask, scale);  // (B, n_h, T, d_h)
@@ -60,10 +61,10 @@ Gpt2BlockImpl::Gpt2BlockImpl(const ModelConfig& config, const torch::TensorOptio
 }
 
 torch::Tensor Gpt2BlockImpl::forward(const torch::Tensor& x, const torch::Tensor& mask, ModelHooks* hooks,
-                                     int64_t index) {
+                                     int64_t index, KvCache* cache) {
   AttentionPrefix* prefix = hooks ? hooks->attention_prefix.get() : nullptr;
   auto normed = ln_1(x);
-  auto h = attn->forward(normed, mask, prefix, index);
+  auto h = attn->forward(normed, mask, prefix, index, cache);
   h = tap_sublayer(hooks, index, Sublayer::attention, normed, x, h);
   auto y = x + h;
   normed = ln_2(y);
@@ -137,6 +138,29 @@ torch::Tensor Gpt2LMHeadModel::hidden_states(const torch::Tensor& input_ids, con
     x = run_block(
         x, [this, bias, i](const torch::Tensor& h) { return transformer->h[i]->forward(h, bias, &hooks, int64_t(i)); });
   }
+  return drop_virtual_tokens(transformer->ln_f(x), virtual_tokens);
+}
+
+torch::Tensor Gpt2LMHeadModel::decode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                      KvCache& cache) {
+  check(!hooks.stack, "a KV cache cannot serve a model whose block stack a method replaces (Ladder Side-Tuning)");
+  auto x = transformer->wte(input_ids);
+  auto mask = attention_mask;
+  int64_t virtual_tokens = 0, prefix_length = 0;
+  if (cache.empty()) {  // the prefill: the input prefix and the attention prefix enter the cache here, once
+    auto prefixed = prepend_input_prefix(x, attention_mask);
+    x = prefixed.x, mask = prefixed.attention_mask, virtual_tokens = prefixed.virtual_tokens;
+    prefix_length = hooks.attention_prefix ? hooks.attention_prefix->length() : 0;
+    check_sequence_length(x.size(1), virtual_tokens, prefix_length, "n_positions");
+  } else {
+    check_sequence_length(cache.max_position() + 1 + x.size(1), 0, 0, "n_positions");
+  }
+  auto positions = cache.begin_step(mask, prefix_length);
+  x = x + transformer->wpe(positions);
+  auto bias = cache.mask(positions, 0);
+  for (size_t i = 0; i < transformer->h.size(); ++i)
+    x = transformer->h[i]->forward(x, bias, &hooks, int64_t(i), &cache);
+  cache.end_step();
   return drop_virtual_tokens(transformer->ln_f(x), virtual_tokens);
 }
 

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "models/causal_lm.h"
+#include "models/kv_cache.h"
 #include "models/layers.h"
 
 namespace peft {
@@ -14,8 +15,10 @@ namespace peft {
 class Gpt2AttentionImpl : public torch::nn::Module {
  public:
   Gpt2AttentionImpl(const ModelConfig& config, const torch::TensorOptions& options);
-  // x (B, T, d); mask (B or 1, 1, T, P + T) additive float32 over prefix + sequence keys.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, AttentionPrefix* prefix, int64_t layer);
+  // x (B, T, d); mask (B or 1, 1, T, P + T) additive float32 over prefix + sequence keys (with a KV cache, over
+  // every slot it holds, the step's keys and values appended to it).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, AttentionPrefix* prefix, int64_t layer,
+                        KvCache* cache = nullptr);
   Projection c_attn{nullptr}, c_proj{nullptr};
   int64_t num_heads, head_dim;
   bool inverse_layer_scaling;  // scale_attn_by_inverse_layer_idx: scores also divided by layer + 1
@@ -35,7 +38,8 @@ class Gpt2BlockImpl : public torch::nn::Module {
  public:
   Gpt2BlockImpl(const ModelConfig& config, const torch::TensorOptions& options);
   // x + attn(ln_1(x)), then + mlp(ln_2(x)); `hooks` (may be null) are called at their sites as layer `index`.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, ModelHooks* hooks, int64_t index);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask, ModelHooks* hooks, int64_t index,
+                        KvCache* cache = nullptr);
   LayerNorm ln_1{nullptr}, ln_2{nullptr};
   Gpt2Attention attn{nullptr};
   Gpt2Mlp mlp{nullptr};
@@ -68,6 +72,8 @@ class Gpt2LMHeadModel : public CausalLM {
   Gpt2LMHeadModel(const ModelConfig& config, const torch::TensorOptions& options);
 
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) override;
+  bool supports_kv_cache() const override { return !hooks.stack; }
+  torch::Tensor decode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask, KvCache& cache) override;
   Projection head() override { return lm_head; }
   void untie_head() override { lm_head = register_untied_head(lm_head); }
   torch::Tensor input_embeddings() override { return transformer->wte->weight; }
